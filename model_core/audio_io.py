@@ -1,0 +1,372 @@
+"""Decode user audio into the 16 kHz mono float32 signal the wav2vec2 encoder expects.
+
+Everything a user can get wrong (format, length, silence, odd sample rates) is turned into an
+``AudioError`` whose message is one sentence the user can act on. Deliberately torch-free so the
+Blender side and the worker can share it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+TARGET_SAMPLE_RATE = 16000
+DEFAULT_MAX_SECONDS = 30 * 60
+MIN_SECONDS = 0.1
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 384000
+SILENCE_PEAK = 1e-4
+# (channels, frames) arrays are only recognised up to this many channels (see prepare_samples).
+MAX_CHANNELS_FIRST = 8
+# libsndfile reports "unknown length" as a huge sentinel; treat anything this big as unknown.
+_UNKNOWN_FRAMES = 2**62
+# Decode in blocks of roughly this many samples so a lying header cannot force a huge allocation.
+_BLOCK_SAMPLES = 1 << 20
+_SUPPORTED = "Supported: WAV, FLAC, OGG, MP3 and the other formats libsndfile reads."
+
+
+class AudioError(ValueError):
+    """Audio the model cannot use; ``str(err)`` is a sentence meant for the end user."""
+
+
+class _VirtualFile(io.BytesIO):
+    """BytesIO that reports a bad seek the way lseek does instead of raising.
+
+    soundfile's virtual-IO callback does ``file.seek(...); return file.tell()``; a ValueError from
+    a negative seek (corrupt headers ask for them) would be printed as an "Exception ignored in cffi
+    callback" and libsndfile would be told position 0. Returning -1 makes libsndfile fail cleanly.
+    """
+
+    _failed_seek = False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            base = super().tell()
+        elif whence == io.SEEK_END:
+            with self.getbuffer() as view:
+                base = view.nbytes
+        else:
+            base = 0
+        if base + offset < 0:
+            self._failed_seek = True
+            return -1
+        self._failed_seek = False
+        return super().seek(offset, whence)
+
+    def tell(self) -> int:
+        if self._failed_seek:
+            # Only the tell() that immediately follows the failed seek reports the failure.
+            self._failed_seek = False
+            return -1
+        return super().tell()
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedAudio:
+    """Mono float32 audio at 16 kHz plus what the source looked like (for messages/UI)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    source_sample_rate: int
+    source_channels: int
+    duration_s: float
+
+
+def _fmt_len(seconds: float, limit: float) -> tuple[str, str]:
+    """Format a duration and a limit in the same unit, with enough digits to tell them apart."""
+    scale, unit = (60.0, "minutes") if limit >= 60 else (1.0, "seconds")
+    for digits in (1, 2, 3):
+        a, b = f"{seconds / scale:.{digits}f}", f"{limit / scale:.{digits}f}"
+        if a != b:
+            break
+    return f"{a} {unit}", f"{b} {unit}"
+
+
+def _check_max_seconds(max_seconds: float) -> float:
+    max_seconds = float(max_seconds)
+    if not math.isfinite(max_seconds) or max_seconds <= 0:
+        raise ValueError(f"max_seconds must be a positive finite number, got {max_seconds!r}")
+    return max_seconds
+
+
+def _check_rate(sample_rate: object, name: str) -> int:
+    numeric = isinstance(sample_rate, (int, float, np.integer, np.floating)) and not isinstance(
+        sample_rate, bool
+    )
+    if not numeric or not math.isfinite(float(sample_rate)) or float(sample_rate) != int(sample_rate):
+        raise AudioError(
+            f"{name} has an invalid sample rate {sample_rate!r}; it must be a whole number of Hz."
+        )
+    rate = int(sample_rate)
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"{name} has a sample rate of {rate} Hz; supported rates are "
+            f"{MIN_SAMPLE_RATE} Hz to {MAX_SAMPLE_RATE} Hz."
+        )
+    return rate
+
+
+def _too_long(name: str, seconds: float, max_seconds: float, *, at_least: bool = False) -> AudioError:
+    length, limit = _fmt_len(seconds, max_seconds)
+    # at_least: we stopped decoding at the limit, so the true length is unknown but larger.
+    what = f"longer than {limit}" if at_least else f"{length} long"
+    return AudioError(f"{name} is {what}; the limit is {limit}, so trim it or split it into shorter clips.")
+
+
+def _check_length(name: str, frames: int, rate: int, max_seconds: float) -> None:
+    if frames <= 0:
+        raise AudioError(f"{name} contains no audio samples.")
+    seconds = frames / rate
+    if seconds > max_seconds:
+        raise _too_long(name, seconds, max_seconds)
+    if seconds < MIN_SECONDS:
+        raise AudioError(
+            f"{name} is only {seconds:.3g} seconds long; at least {MIN_SECONDS} seconds of audio is needed."
+        )
+
+
+def _downmix(frames_first: np.ndarray) -> np.ndarray:
+    """(frames, channels) float -> new mono float32 array (channel mean, accumulated in float64)."""
+    # NaN/Inf/out-of-float32-range values are rejected later in _finish; don't warn about them here.
+    with np.errstate(invalid="ignore", over="ignore"):
+        if frames_first.shape[1] == 1:
+            return frames_first[:, 0].astype(np.float32)
+        return frames_first.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def _resample(mono: np.ndarray, rate: int) -> np.ndarray:
+    if rate == TARGET_SAMPLE_RATE:
+        return mono
+    g = math.gcd(rate, TARGET_SAMPLE_RATE)
+    # Polyphase FIR with an anti-aliasing low-pass at the lower Nyquist; exact rational ratio.
+    out = resample_poly(mono, TARGET_SAMPLE_RATE // g, rate // g)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _finish(mono: np.ndarray, rate: int, channels: int, max_seconds: float, name: str) -> DecodedAudio:
+    """Shared tail of every entry point: validate a mono float32 signal and bring it to 16 kHz."""
+    _check_length(name, mono.shape[0], rate, max_seconds)
+    if not np.isfinite(mono).all():
+        raise AudioError(
+            f"{name} contains NaN or infinite sample values; re-export it as ordinary PCM audio."
+        )
+    # Judged after the downmix: a stereo pair in opposite phase is silence to the model too.
+    peak = float(np.max(np.abs(mono)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(
+            f"{name} is silent (peak level {peak:.1e}, below {SILENCE_PEAK:.0e}); "
+            "check that the right file or track was exported."
+        )
+    samples = _resample(np.ascontiguousarray(mono, dtype=np.float32), rate)
+    if not np.isfinite(samples).all():
+        # Only reachable with absurd float input (~1e38) overflowing inside the resampling filter.
+        raise AudioError(
+            f"{name} has sample values too large to process (peak {peak:.3g}); "
+            "re-export it as ordinary PCM audio."
+        )
+    return DecodedAudio(
+        samples=samples,
+        sample_rate=TARGET_SAMPLE_RATE,
+        source_sample_rate=rate,
+        source_channels=channels,
+        duration_s=samples.shape[0] / TARGET_SAMPLE_RATE,
+    )
+
+
+def _undecodable(name: str, err: Exception) -> AudioError:
+    # LibsndfileError's str() embeds the repr of the BytesIO; its error_string is the useful part.
+    reason = str(getattr(err, "error_string", None) or err or type(err).__name__).strip().rstrip(".")
+    return AudioError(f"{name} could not be decoded as audio (soundfile: {reason}). {_SUPPORTED}")
+
+
+def _decode(source: _VirtualFile | str, max_seconds: float, name: str) -> DecodedAudio:
+    max_seconds = _check_max_seconds(max_seconds)
+    try:
+        f = sf.SoundFile(source)
+    except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
+        raise _undecodable(name, err) from err
+    with f:
+        rate = _check_rate(f.samplerate, name)
+        channels = int(f.channels)
+        if channels < 1:
+            raise AudioError(f"{name} reports {channels} audio channels; it is probably corrupt.")
+        frames = int(f.frames)
+        # Header check first: a 10-hour file is refused without decoding a single block.
+        if 0 <= frames < _UNKNOWN_FRAMES:
+            _check_length(name, frames, rate, max_seconds)
+        # Never read past the limit, even if the header understates the length.
+        limit = int(math.floor(max_seconds * rate))
+        block = max(1, _BLOCK_SAMPLES // channels)
+        parts: list[np.ndarray] = []
+        total = 0
+        try:
+            while True:
+                chunk = f.read(frames=min(block, limit + 1 - total), dtype="float32", always_2d=True)
+                if chunk.shape[0] == 0:
+                    break
+                # Downmix per block to keep memory mono-sized.
+                parts.append(_downmix(chunk))
+                total += chunk.shape[0]
+                if total > limit:
+                    raise _too_long(name, total / rate, max_seconds, at_least=True)
+        except AudioError:
+            raise
+        except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
+            raise _undecodable(name, err) from err
+    mono = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return _finish(mono, rate, channels, max_seconds, name)
+
+
+def decode_audio_bytes(
+    data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS, name: str = "audio"
+) -> DecodedAudio:
+    """Decode an in-memory audio file (anything libsndfile reads: WAV, FLAC, OGG, MP3, ...).
+
+    ``name`` is only used in error messages (e.g. the uploaded file's name).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
+    return _decode(_VirtualFile(bytes(data)), max_seconds, name)
+
+
+def load_audio_file(
+    path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS
+) -> DecodedAudio:
+    """Decode an audio file from disk; a missing or empty file is an ``AudioError`` too."""
+    path = os.fspath(path)
+    name = path
+    if not os.path.exists(path):
+        raise AudioError(f"{name} does not exist; check the path.")
+    if not os.path.isfile(path):
+        raise AudioError(f"{name} is not a file; choose an audio file instead.")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
+    return _decode(path, max_seconds, name)
+
+
+def _to_float(samples: np.ndarray, name: str) -> np.ndarray:
+    """Integer PCM -> float in [-1, 1) with the usual full-scale conventions; floats pass through."""
+    dt = samples.dtype
+    # kind/itemsize rather than dtype equality so big-endian arrays (e.g. '>i2') are accepted too.
+    kind, size = dt.kind, dt.itemsize
+    if kind == "i" and size == 2:
+        return samples.astype(np.float32) / np.float32(32768.0)
+    if kind == "i" and size == 4:
+        # float64 first: float32 cannot hold every int32 exactly before the division.
+        return (samples.astype(np.float64) / 2.0**31).astype(np.float32)
+    if kind == "u" and size == 1:
+        return (samples.astype(np.float32) - np.float32(128.0)) / np.float32(128.0)
+    if kind == "f" and size in (4, 8):
+        return samples
+    raise AudioError(
+        f"{name} has unsupported sample type {dt}; use int16, int32, uint8, float32 or float64 samples."
+    )
+
+
+def _to_frames_first(samples: np.ndarray, name: str) -> np.ndarray:
+    """Return a (frames, channels) view of a 1-D or 2-D array.
+
+    Rule: soundfile's (frames, channels) layout wins whenever the second axis is small
+    (<= MAX_CHANNELS_FIRST). Otherwise a (channels, frames) array is accepted if its first axis is
+    small (<= MAX_CHANNELS_FIRST) and shorter than the second. Anything else is ambiguous.
+    """
+    if samples.ndim == 1:
+        return samples[:, None]
+    if samples.ndim != 2:
+        raise AudioError(f"{name} has shape {samples.shape}; expected mono (frames,) or (frames, channels).")
+    rows, cols = samples.shape
+    if 1 <= cols <= MAX_CHANNELS_FIRST:
+        return samples
+    if 1 <= rows <= MAX_CHANNELS_FIRST and cols > rows:
+        return samples.T
+    if rows == 0 or cols == 0:
+        return samples.reshape(0, 1)
+    raise AudioError(
+        f"{name} has shape {samples.shape}; expected (frames, channels) with at most "
+        f"{MAX_CHANNELS_FIRST} channels."
+    )
+
+
+def prepare_samples(
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    name: str = "audio",
+) -> DecodedAudio:
+    """Validate, downmix (channel mean) and resample an in-memory array to 16 kHz mono float32.
+
+    Layout rule: 1-D is mono. 2-D is read as soundfile's (frames, channels) whenever it has at most
+    MAX_CHANNELS_FIRST (8) columns; otherwise it is read as (channels, frames) if it has at most
+    8 rows and more columns than rows; anything else is refused as ambiguous. Integer PCM is scaled
+    to [-1, 1): int16 / 32768, int32 / 2**31, uint8 (x - 128) / 128. The input is never modified
+    and the result never shares memory with it.
+    """
+    max_seconds = _check_max_seconds(max_seconds)
+    arr = np.asarray(samples)
+    rate = _check_rate(sample_rate, name)
+    frames_first = _to_frames_first(arr, name)
+    if frames_first.shape[0] == 0:
+        raise AudioError(f"{name} contains no audio samples.")
+    # Length is checked before the float conversion so a huge array is refused cheaply.
+    _check_length(name, frames_first.shape[0], rate, max_seconds)
+    as_float = _to_float(frames_first, name)
+    return _finish(_downmix(as_float), rate, as_float.shape[1], max_seconds, name)
+
+
+def crop_seconds(audio: DecodedAudio, start_s: float, end_s: float | None) -> DecodedAudio:
+    """Cut ``[start_s, end_s)`` (seconds, ``None`` = to the end) out of decoded audio.
+
+    Boundaries are rounded to the nearest sample. An ``end_s`` up to one sample past the end is
+    clamped, so passing ``audio.duration_s`` back in is always fine. The crop is not re-checked for
+    silence: the user chose that range deliberately.
+    """
+    rate = audio.sample_rate
+    n = audio.samples.shape[0]
+    duration = n / rate
+    start = float(start_s)
+    end = duration if end_s is None else float(end_s)
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise AudioError(f"The crop range {start_s!r}..{end_s!r} must be finite numbers of seconds.")
+    if start < 0:
+        raise AudioError(f"The crop start {start:.3f} s is negative; it must be 0 s or later.")
+    if start >= duration:
+        raise AudioError(
+            f"The crop start {start:.3f} s is at or past the end of the audio ({duration:.3f} s long)."
+        )
+    if end > duration + 1.0 / rate:
+        raise AudioError(f"The crop end {end:.3f} s is past the end of the audio ({duration:.3f} s long).")
+    if end <= start:
+        raise AudioError(f"The crop end {end:.3f} s must be after the crop start {start:.3f} s.")
+    i0 = min(n, int(round(start * rate)))
+    i1 = min(n, int(round(end * rate)))
+    if i1 <= i0:
+        raise AudioError(f"The crop range {start:.4f}..{end:.4f} s contains no samples; widen it.")
+    cut = audio.samples[i0:i1].copy()
+    return DecodedAudio(
+        samples=cut,
+        sample_rate=rate,
+        source_sample_rate=audio.source_sample_rate,
+        source_channels=audio.source_channels,
+        duration_s=cut.shape[0] / rate,
+    )
+
+
+def normalise_for_wav2vec2(samples: np.ndarray) -> np.ndarray:
+    """Zero-mean/unit-variance normalisation as the official loader's Wav2Vec2Processor does it.
+
+    ``(x - mean) / sqrt(var + 1e-7)`` with the population variance, computed in float64 and cast
+    to float32 at the end.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("cannot normalise an empty signal")
+    return ((x - x.mean()) / np.sqrt(x.var() + 1e-7)).astype(np.float32)

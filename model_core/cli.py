@@ -1,0 +1,186 @@
+"""`jambatalk` command line: animate audio files, convert official weights, benchmark, inspect checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from model_core.config import PRESETS
+
+FORMATS = ("npy", "pc2", "mdd")
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto: bf16/fp16 autocast on CUDA, fp32 elsewhere")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch"),
+                   help="auto uses mamba-ssm/causal-conv1d kernels on CUDA when installed; torch forces PyTorch")
+    p.add_argument("--moe-policy", default=None, choices=("expected", "all", "random"),
+                   help="second-expert rule at inference (default: the checkpoint's, normally 'expected')")
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from model_core.audio_io import crop_seconds, load_audio_file
+    from model_core.inference import Animator
+    from model_core.mesh_cache import write_mdd, write_npy, write_pc2
+    from model_core.templates import read_template
+
+    animator = Animator(args.checkpoint, device=args.device, precision=args.precision, backend=args.backend,
+                        moe_policy=args.moe_policy, max_seconds=args.max_minutes * 60)
+    template = None
+    if args.format != "npy":
+        if args.template:
+            template = read_template(args.template, animator.vertex_count)
+        elif animator.template is not None:
+            template = animator.template
+        else:
+            raise ValueError("PC2/MDD need vertex positions: pass --template MESH (.obj or .npy); "
+                             "this checkpoint has no neutral template.")
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for path in args.audio:
+        started = time.perf_counter()
+        audio = load_audio_file(path, max_seconds=animator.max_seconds)
+        if args.start or args.end is not None:
+            audio = crop_seconds(audio, args.start, args.end)
+        with tqdm(total=1.0, desc=Path(path).name, unit="take", disable=args.quiet,
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+            def progress(fraction: float, stage: str, bar: tqdm = bar) -> None:
+                bar.n = fraction
+                bar.set_postfix_str(stage)
+                bar.refresh()
+
+            offsets = animator.animate_16k(audio.samples, args.subject, progress=progress)
+        target = out_dir / f"{Path(path).stem}.{args.format}"
+        if args.format == "npy":
+            write_npy(target, offsets)
+        elif args.format == "pc2":
+            write_pc2(target, offsets + template[None], start_frame=0.0, sample_rate=1.0)
+        else:
+            write_mdd(target, offsets + template[None], fps=animator.fps)
+        seconds = time.perf_counter() - started
+        summary.append({"audio": str(path), "output": str(target), "frames": int(offsets.shape[0]),
+                        "vertices": int(offsets.shape[1]), "fps": animator.fps,
+                        "audio_seconds": round(audio.duration_s, 3), "compute_seconds": round(seconds, 3),
+                        "max_offset": float(np.abs(offsets).max())})
+        if not args.quiet:
+            print(f"{target}: {offsets.shape[0]} frames x {offsets.shape[1]} vertices at {animator.fps:g} fps "
+                  f"({audio.duration_s:.1f} s of audio in {seconds:.2f} s)")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_convert_official(args: argparse.Namespace) -> int:
+    from model_core.official import convert_official
+
+    out = convert_official(args.source, args.out, preset_name=args.preset)
+    print(f"Wrote {out} (preset {args.preset}; licence CC BY-NC 4.0 recorded in its metadata).")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    import torch
+
+    from model_core.checkpoint import CheckpointInfo, save_checkpoint
+    from model_core.config import preset
+    from model_core.model import JambaTalk
+
+    torch.manual_seed(args.seed)
+    config = preset(args.preset)
+    model = JambaTalk(config)
+    if args.random_head:
+        # A zero head (the official init) predicts no motion; benchmarks and smoke tests want visible output.
+        torch.nn.init.normal_(model.vertice_map_r.weight, std=1e-3)
+    info = CheckpointInfo(config=config, provenance={"kind": "random initialisation", "seed": args.seed,
+                                                     "preset": args.preset}, name=f"random-{args.preset}")
+    save_checkpoint(args.out, model, info)
+    print(f"Wrote a randomly initialised '{args.preset}' checkpoint to {args.out} (not trained).")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from model_core.checkpoint import read_checkpoint_info
+
+    info = read_checkpoint_info(args.checkpoint)
+    cfg = info.config
+    print(json.dumps({"name": info.name, "vertex_count": cfg.vertex_count, "motion_fps": cfg.motion_fps,
+                      "pattern": cfg.pattern, "share_weights": cfg.share_weights, "feature_dim": cfg.feature_dim,
+                      "styles": cfg.style_names if cfg.style_embedding else [], "topology": info.topology,
+                      "licence": info.licence, "provenance": info.provenance}, indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from model_core.bench import run_benchmark_cli
+
+    return run_benchmark_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jambatalk", description="Speech-driven 3D facial animation (JambaTalk).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("animate", help="audio file(s) -> per-frame vertex offsets / PC2 / MDD")
+    p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
+    p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", default="npy", choices=FORMATS,
+                   help="npy: offsets (T, V, 3); pc2/mdd: template + offsets as a vertex cache")
+    p.add_argument("--template", help="neutral mesh (.obj or .npy) for pc2/mdd; default: the checkpoint's")
+    p.add_argument("--subject", default=None, help="speaking style / subject name, when the model has styles")
+    p.add_argument("--start", type=float, default=0.0, help="start of the audio range, seconds")
+    p.add_argument("--end", type=float, default=None, help="end of the audio range, seconds")
+    p.add_argument("--max-minutes", type=float, default=30.0, help="refuse longer audio (default 30)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--quiet", action="store_true")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("convert-official", help="official vocaset.pth / biwi.pth -> our .safetensors")
+    p.add_argument("source")
+    p.add_argument("--preset", default="vocaset", choices=("vocaset", "biwi"))
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_convert_official)
+
+    p = sub.add_parser("init", help="write a randomly initialised checkpoint of a preset (untrained)")
+    p.add_argument("--preset", default="small", choices=PRESETS)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random-head", action="store_true", help="non-zero output head, so the output moves")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("info", help="print what a checkpoint holds (config, licence, provenance)")
+    p.add_argument("checkpoint")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
+    from model_core.bench import add_bench_arguments
+
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:  # our errors are ValueErrors with one clear sentence
+        print(f"jambatalk {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The high-level entry point: audio in, per-frame vertex offsets (T, V, 3) out, at the model's fps."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model_core.audio_encoder import cnn_frame_count, grid_positions
+from model_core.audio_io import DEFAULT_MAX_SECONDS, load_audio_file, normalise_for_wav2vec2, prepare_samples
+from model_core.checkpoint import LoadedCheckpoint, load_checkpoint
+from model_core.windowing import crossfade_weights, plan_windows
+
+CNN_HOP = 320  # samples between 50 Hz CNN frames at 16 kHz
+CNN_FIELD = 400  # samples one CNN frame sees
+
+ProgressCallback = Callable[[float, str], None]
+
+
+class JobCancelled(RuntimeError):
+    """Raised at a window boundary when the caller asked to stop."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA GPU is available; use --device cpu.")
+    return torch.device(device)
+
+
+def resolve_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype: bf16 (or fp16) on GPUs, none (float32) on CPU."""
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    if precision in ("fp16", "auto"):
+        return torch.float16
+    raise ValueError(f"Unknown precision {precision!r}: choose auto, fp32, bf16 or fp16.")
+
+
+class Animator:
+    """Loads a checkpoint once and turns audio into vertex offsets.
+
+    Long takes run in windows of at most `window_seconds` that overlap by `overlap_seconds` and are
+    cross-faded linearly, so memory stays bounded. Each window samples the global frame grid of the whole
+    take, so a take that fits in one window is computed exactly as the official `predict` does.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path | LoadedCheckpoint,
+        device: str = "auto",
+        precision: str = "auto",
+        backend: str = "auto",
+        moe_policy: str | None = None,
+        window_seconds: float = 20.0,
+        overlap_seconds: float = 2.0,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
+    ) -> None:
+        loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
+        self.checkpoint = loaded
+        self.device = resolve_device(device)
+        self.autocast_dtype = resolve_precision(self.device, precision)
+        self.model = loaded.model.to(self.device).eval()
+        self.model.set_backend(backend)
+        if moe_policy is not None:
+            self.model.set_moe_policy(moe_policy)
+        if overlap_seconds < 0 or window_seconds <= 2 * overlap_seconds:
+            raise ValueError("window_seconds must be more than twice overlap_seconds.")
+        self.window_seconds = window_seconds
+        self.overlap_seconds = overlap_seconds
+        self.max_seconds = max_seconds
+
+    # -- what the model is ---------------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        return self.model.config.motion_fps
+
+    @property
+    def vertex_count(self) -> int:
+        return self.model.config.vertex_count
+
+    @property
+    def style_names(self) -> list[str]:
+        return list(self.model.config.style_names) if self.model.config.style_embedding else []
+
+    @property
+    def template(self) -> np.ndarray | None:
+        return self.checkpoint.template
+
+    # -- entry points --------------------------------------------------------------------------
+    def animate(
+        self,
+        samples: np.ndarray,
+        sample_rate: int,
+        subject: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Any-rate, mono or multichannel, int or float PCM -> offsets (T, V, 3) float32 at `self.fps`."""
+        audio = prepare_samples(samples, sample_rate, max_seconds=self.max_seconds)
+        return self.animate_16k(audio.samples, subject, progress=progress, should_cancel=should_cancel)
+
+    def animate_file(self, path: str | Path, subject: str | None = None, **kwargs) -> np.ndarray:
+        audio = load_audio_file(path, max_seconds=self.max_seconds)
+        return self.animate_16k(audio.samples, subject, **kwargs)
+
+    def animate_16k(
+        self,
+        samples: np.ndarray,
+        subject: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Validated 16 kHz mono float samples -> offsets (T, V, 3)."""
+        report = progress or (lambda fraction, stage: None)
+        style = self._style_vector(subject)
+        audio = torch.from_numpy(normalise_for_wav2vec2(samples)).to(self.device)[None]
+        total = self.model.motion_frames_for(audio.shape[1])
+        if total < 1:
+            raise ValueError("The audio is too short to animate (less than one motion frame).")
+        window = max(1, round(self.window_seconds * self.fps))
+        overlap = round(self.overlap_seconds * self.fps)
+        windows = plan_windows(total, window, overlap)
+        out = np.zeros((total, self.model.config.vertex_dim), dtype=np.float32)
+        weights = crossfade_weights(windows)
+        for index, ((start, end), weight) in enumerate(zip(windows, weights, strict=True)):
+            if should_cancel is not None and should_cancel():
+                raise JobCancelled("The job was cancelled.")
+            report(index / len(windows), f"window {index + 1} of {len(windows)}")
+            if len(windows) == 1:
+                pred = self._predict(audio, style, None)
+            else:
+                pred = self._predict_window(audio, style, start, end, total)
+            out[start:end] += (pred * weight[:, None]).astype(np.float32)
+        report(1.0, "done")
+        return out.reshape(total, self.vertex_count, 3)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _style_vector(self, subject: str | None) -> torch.Tensor | None:
+        names = self.style_names
+        if subject is None or subject == "":
+            return None  # the model averages over its styles (unseen speaker)
+        if not names:
+            raise ValueError("This model has no subjects/styles to choose from; leave the subject empty.")
+        if subject not in names:
+            raise ValueError(f"Unknown subject {subject!r}; this model knows: {', '.join(names)}.")
+        vec = torch.zeros(1, len(names), device=self.device)
+        vec[0, names.index(subject)] = 1.0
+        return vec
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    @torch.inference_mode()
+    def _predict(self, audio: torch.Tensor, style: torch.Tensor | None, positions: torch.Tensor | None) -> np.ndarray:
+        with self._autocast():
+            features = self.model.encode(audio, frame_positions=positions)
+            offsets = self.model.decode(features, style)
+        return offsets[0].float().cpu().numpy()
+
+    def _predict_window(
+        self, audio: torch.Tensor, style: torch.Tensor | None, start: int, end: int, total: int
+    ) -> np.ndarray:
+        cnn_total = cnn_frame_count(audio.shape[1])
+        if self.model.config.audio_frame_mode == "fold_pairs":
+            first, last = 2 * start, 2 * end - 1
+            clip = audio[:, first * CNN_HOP: last * CNN_HOP + CNN_FIELD]
+            with torch.inference_mode(), self._autocast():
+                features = self.model.encode(clip)[:, : end - start]
+                offsets = self.model.decode(features, style)
+            return offsets[0].float().cpu().numpy()
+        # Motion frame f sits at CNN frame f * (T50 - 1) / (T - 1), as in the unwindowed pass.
+        positions = grid_positions(cnn_total, total, start, end)
+        first = int(positions[0].floor())
+        last = min(cnn_total - 1, int(positions[-1].ceil()))
+        clip = audio[:, first * CNN_HOP: last * CNN_HOP + CNN_FIELD]
+        # Subtracting a whole number keeps float32 positions exact, so fractions equal the global ones.
+        return self._predict(clip, style, (positions - first).to(self.device))

@@ -1,0 +1,151 @@
+"""JambaTalk: wav2vec 2.0 audio encoder -> hybrid Mamba / MoE-Mamba / Transformer decoder -> vertex offsets.
+
+Read top to bottom: the decoder input is the audio itself (projected to feature_dim), every motion frame is
+predicted in one parallel pass, and the output head maps features to per-vertex offsets that are added to a
+neutral template. With shared weights (the official layout) one module per layer kind serves every
+occurrence of its letter in the pattern, and parameter names equal the official ones.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import Wav2Vec2Model
+
+from model_core.audio_encoder import build_wav2vec2, encode_audio, motion_frames_for
+from model_core.config import LAYER_KINDS, JambaTalkConfig
+from model_core.layers.attention import GQATransformerLayer
+from model_core.layers.mamba import MambaLayer
+from model_core.layers.moe_mamba import MoEMambaLayer
+
+
+def build_layer(kind: str, config: JambaTalkConfig) -> nn.Module:
+    d = config.feature_dim
+    if kind == "M":
+        return MambaLayer(d, config.mamba_d_state, config.mamba_d_conv, config.mamba_expand)
+    if kind == "E":
+        return MoEMambaLayer(
+            d,
+            config.moe_d_state,
+            config.moe_d_conv,
+            config.moe_expand,
+            config.moe_num_experts,
+            config.moe_hidden_mult,
+            second_threshold=config.moe_second_threshold,
+            capacity_factor_train=config.moe_capacity_factor_train,
+            capacity_factor_eval=config.moe_capacity_factor_eval,
+            min_capacity=config.moe_min_capacity,
+            policy_eval=config.moe_policy_eval,
+            loss_coef=config.moe_loss_coef,
+        )
+    if kind == "T":
+        return GQATransformerLayer(
+            d,
+            config.n_query_heads,
+            config.n_kv_heads,
+            dim_feedforward=config.ffn_dim,
+            dropout=config.dropout,
+            rope_rank=config.rope_rank,
+            rope_base=config.rope_base,
+            causal=config.causal_attention,
+        )
+    raise ValueError(f"Unknown layer kind {kind!r}.")
+
+
+class JambaTalk(nn.Module):
+    def __init__(self, config: JambaTalkConfig, wav2vec2: Wav2Vec2Model | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.audio_encoder = wav2vec2 if wav2vec2 is not None else build_wav2vec2(config.wav2vec2)
+        self.audio_feature_map = nn.Linear(config.audio_feature_in, config.feature_dim)
+        self.style_embedding = (
+            nn.Linear(len(config.style_names), config.feature_dim, bias=False) if config.style_embedding else None
+        )
+        if config.share_weights:
+            for kind in dict.fromkeys(config.pattern):
+                self.add_module(LAYER_KINDS[kind], build_layer(kind, config))
+            self.layers = None
+        else:
+            self.layers = nn.ModuleList(build_layer(kind, config) for kind in config.pattern)
+        self.vertice_map_r = nn.Linear(config.feature_dim, config.vertex_dim)
+        # Zero output head: an untrained model predicts the neutral face (official init).
+        nn.init.zeros_(self.vertice_map_r.weight)
+        nn.init.zeros_(self.vertice_map_r.bias)
+
+    # -- structure -----------------------------------------------------------------------------
+    def decoder_layers(self) -> list[nn.Module]:
+        """The decoder modules in application order (the same instance repeats when weights are shared)."""
+        if self.layers is not None:
+            return list(self.layers)
+        return [getattr(self, LAYER_KINDS[kind]) for kind in self.config.pattern]
+
+    def moe_layers(self) -> list[MoEMambaLayer]:
+        return [m for m in self.modules() if isinstance(m, MoEMambaLayer)]
+
+    def set_moe_policy(self, policy: str) -> None:
+        """Inference rule for the second expert: "expected" (default), "all" or "random" (official)."""
+        for layer in self.moe_layers():
+            layer.policy_eval = policy
+
+    def set_backend(self, backend: str) -> None:
+        """"auto" uses mamba-ssm / causal-conv1d kernels on CUDA when they import; "torch" never does."""
+        if backend not in ("auto", "torch"):
+            raise ValueError(f"Unknown backend {backend!r}: choose auto or torch.")
+        for m in self.modules():
+            if isinstance(m, MambaLayer):
+                m.use_kernels = backend == "auto"
+
+    def moe_aux_loss(self) -> torch.Tensor:
+        """Sum of the MoE load-balancing losses of the last forward pass (0 when there is no MoE layer)."""
+        losses = [m.aux_loss for m in self.moe_layers() if m.aux_loss is not None]
+        return torch.stack(losses).sum() if losses else torch.zeros(())
+
+    def motion_frames_for(self, num_samples: int) -> int:
+        return motion_frames_for(num_samples, self.config.audio_frame_mode, self.config.motion_fps)
+
+    # -- computation ---------------------------------------------------------------------------
+    def encode(
+        self,
+        input_values: torch.Tensor,
+        frame_count: int | None = None,
+        frame_positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        cfg = self.config
+        return encode_audio(
+            self.audio_encoder, input_values, cfg.audio_frame_mode, cfg.motion_fps, frame_count, frame_positions
+        )
+
+    def decode(
+        self,
+        audio_features: torch.Tensor,
+        style: torch.Tensor | None = None,
+        intermediates: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Audio features (batch, T, width) -> offsets (batch, T, vertex_dim).
+
+        `style` is (batch, n_styles) weights (a one-hot, or an average for an unseen speaker). When
+        `intermediates` is a list, the output of each step is appended to it (for tests and debugging).
+        """
+        x = self.audio_feature_map(audio_features)
+        if self.style_embedding is not None:
+            if style is None:
+                n = self.style_embedding.in_features
+                style = torch.full((x.shape[0], n), 1.0 / n, device=x.device, dtype=x.dtype)
+            x = x + self.style_embedding(style.to(x.dtype))[:, None, :]
+        if intermediates is not None:
+            intermediates.append(x)
+        for layer in self.decoder_layers():
+            x = layer(x)
+            if intermediates is not None:
+                intermediates.append(x)
+        return self.vertice_map_r(x)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        style: torch.Tensor | None = None,
+        frame_count: int | None = None,
+    ) -> torch.Tensor:
+        """Normalised 16 kHz audio (batch, samples) -> vertex offsets (batch, T, V, 3)."""
+        offsets = self.decode(self.encode(input_values, frame_count), style)
+        return offsets.view(offsets.shape[0], offsets.shape[1], self.config.vertex_count, 3)

@@ -1,0 +1,66 @@
+"""Shared fixtures: the reference folder beside the checkout, and small models the tests make themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model_core.checkpoint import CheckpointInfo, LoadedCheckpoint
+from model_core.config import JambaTalkConfig, preset
+from model_core.model import JambaTalk
+
+REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def reference_dir() -> Path | None:
+    env = os.environ.get("JAMBATALK_REFERENCE")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared" / "reference", REPO / "shared" / "reference"]
+    for c in candidates:
+        if (c / "official_compat" / "golden_cases.safetensors").is_file():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def official_compat() -> Path:
+    ref = reference_dir()
+    if ref is None:
+        pytest.skip("../shared/reference/official_compat is not beside this checkout (golden numbers unavailable)")
+    return ref / "official_compat"
+
+
+def tiny_config(**overrides) -> JambaTalkConfig:
+    """The small preset with few vertices: fast enough for many tests."""
+    base = {"vertex_count": 40}
+    base.update(overrides)
+    return preset("small", **base)
+
+
+def make_model(config: JambaTalkConfig | None = None, seed: int = 0, head_std: float = 0.02) -> JambaTalk:
+    torch.manual_seed(seed)
+    model = JambaTalk(config or tiny_config())
+    # The official output head starts at zero (no motion); tests need outputs that depend on the input.
+    torch.nn.init.normal_(model.vertice_map_r.weight, std=head_std)
+    return model.eval()
+
+
+def loaded(model: JambaTalk, template: np.ndarray | None = None) -> LoadedCheckpoint:
+    return LoadedCheckpoint(model, CheckpointInfo(config=model.config), template)
+
+
+def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """A deterministic voiced/unvoiced signal with a moving pitch, syllable envelope and pauses."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t), 0, None) ** 0.5
+    noise = rng.standard_normal(t.shape) * (np.sin(2 * np.pi * 0.9 * t) > 0.7)
+    return (0.25 * voiced * envelope + 0.03 * noise).astype(np.float32)
