@@ -119,6 +119,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from model_core.worker.server import ServeOptions, serve
+
+    return serve(ServeOptions(
+        checkpoints=args.checkpoint, device=args.device, precision=args.precision, backend=args.backend,
+        host=args.host, port=args.port, token_file=args.token_file, parent_pid=args.parent_pid,
+        max_body_mb=args.max_body_mb, max_audio_minutes=args.max_audio_minutes, result_ttl=args.result_ttl,
+    ))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from model_core.bench import run_benchmark_cli
 
@@ -161,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print what a checkpoint holds (config, licence, provenance)")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("serve", help="run the inference worker (HTTP on loopback, token required)")
+    p.add_argument("--checkpoint", action="append", required=True, help="a checkpoint to serve (repeatable)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs --token-file)")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (announced on stdout)")
+    p.add_argument("--token-file", help="file whose first line is the token (default: random per launch)")
+    p.add_argument("--parent-pid", type=int, help="exit when this process dies")
+    p.add_argument("--max-body-mb", type=float, default=256.0, help="largest accepted request body")
+    p.add_argument("--max-audio-minutes", type=float, default=30.0, help="longest accepted audio")
+    p.add_argument("--result-ttl", type=float, default=600.0, help="seconds a finished result is kept")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--backend", default="auto", choices=("auto", "torch"))
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
     from model_core.bench import add_bench_arguments

@@ -1,0 +1,246 @@
+"""The HTTP application of the worker (Starlette): routes, auth, Host guard and request limits."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from model_core import __version__
+from model_core.audio_io import AudioError, crop_seconds, decode_audio_bytes
+from model_core.worker import PROTOCOL_VERSION
+from model_core.worker.jobs import DONE, JobBoard, JobRequest
+from model_core.worker.models import ModelRegistry
+
+MAX_PARAMS_BYTES = 16 * 1024
+PARAMS_HEADER = "x-jambatalk-params"
+
+
+@dataclass
+class WorkerSettings:
+    token: str
+    allowed_hosts: frozenset[str]
+    max_body_bytes: int = 256 * 1024 * 1024
+    max_audio_seconds: float = 1800.0
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class GuardMiddleware:
+    """Refuses, before any body is read: a foreign Host header (DNS rebinding), a missing or wrong token,
+    and bodies over the size cap (by Content-Length, and again while streaming for chunked uploads)."""
+
+    def __init__(self, app: ASGIApp, settings: WorkerSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.expected_auth = f"Bearer {settings.token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        host = headers.get(b"host", b"").decode("latin-1").lower()
+        if host not in self.settings.allowed_hosts:
+            await error(421, "wrong_host", "This worker only answers requests addressed to its own address.")(
+                scope, receive, send)
+            return
+        if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected_auth):
+            await error(401, "unauthorized", "Missing or wrong token: send 'Authorization: Bearer <token>'.")(
+                scope, receive, send)
+            return
+        limit = self.settings.max_body_bytes
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await error(413, "too_large", f"The request body is larger than the worker's limit of "
+                                          f"{limit / 2**20:.0f} MB.")(scope, receive, send)
+            return
+        received = 0
+
+        async def capped_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, capped_receive, send)
+        except BodyTooLarge:
+            await error(413, "too_large", f"The request body is larger than the worker's limit of "
+                                          f"{limit / 2**20:.0f} MB.")(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
+    """Validate the X-JambaTalk-Params JSON; raises ValueError with a sentence."""
+    if raw is None or raw.strip() == "":
+        data: dict = {}
+    else:
+        if len(raw.encode("utf-8", "replace")) > MAX_PARAMS_BYTES:
+            raise ValueError("The X-JambaTalk-Params header is longer than 16 KiB.")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"X-JambaTalk-Params is not valid JSON ({exc.msg}).") from None
+        if not isinstance(data, dict):
+            raise ValueError("X-JambaTalk-Params must be a JSON object.")
+    known = {"model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"Unknown parameter(s): {', '.join(unknown)}.")
+
+    def number(key: str, default: float | None, low: float, high: float) -> float | None:
+        value = data.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"Parameter {key} must be a finite number.")
+        if not low <= value <= high:
+            raise ValueError(f"Parameter {key} must be between {low:g} and {high:g}; got {value:g}.")
+        return float(value)
+
+    def text(key: str, default: str | None, max_len: int = 64) -> str | None:
+        value = data.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or len(value) > max_len:
+            raise ValueError(f"Parameter {key} must be a string of at most {max_len} characters.")
+        return value
+
+    params = {
+        "model": text("model", None, 256),
+        "subject": text("subject", None, 256),
+        "start_s": number("start_s", 0.0, 0.0, 86400.0),
+        "end_s": number("end_s", None, 0.0, 86400.0),
+        "strength": number("strength", 1.0, 0.0, 4.0),
+        "smoothing_s": number("smoothing_s", 0.0, 0.0, 1.0),
+        "dtype": text("dtype", "float32"),
+        "client": text("client", "anonymous") or "anonymous",
+    }
+    if params["dtype"] not in ("float32", "float16"):
+        raise ValueError("Parameter dtype must be 'float32' or 'float16'.")
+    return params
+
+
+def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSettings,
+               request_shutdown: Callable[[], None]) -> ASGIApp:
+    async def health(request: Request) -> Response:
+        return JSONResponse({
+            "protocol": PROTOCOL_VERSION,
+            "version": __version__,
+            "device": registry.device,
+            "models": registry.describe(),
+            "queue": board.counts(),
+            "limits": {"max_body_bytes": settings.max_body_bytes, "max_audio_seconds": settings.max_audio_seconds},
+        })
+
+    async def submit(request: Request) -> Response:
+        try:
+            params = parse_params(request.headers.get(PARAMS_HEADER), registry)
+        except ValueError as exc:
+            return error(400, "bad_params", str(exc))
+        try:
+            slot = registry.resolve(params["model"])
+        except KeyError as exc:
+            return error(404, "unknown_model", exc.args[0])
+        except LookupError as exc:
+            return error(503, "model_unavailable", str(exc))
+        animator = slot.animator
+        subject = params["subject"]
+        if subject and subject not in animator.style_names:
+            known = ", ".join(animator.style_names) or "none (leave subject empty)"
+            return error(400, "bad_params", f"Unknown subject {subject!r}; model {slot.name!r} knows: {known}.")
+        body = await request.body()
+        try:
+            audio = await run_in_threadpool(decode_audio_bytes, body, max_seconds=settings.max_audio_seconds,
+                                            name="The uploaded audio")
+            if params["start_s"] or params["end_s"] is not None:
+                audio = crop_seconds(audio, params["start_s"], params["end_s"])
+        except AudioError as exc:
+            return error(400, "bad_audio", str(exc))
+        if animator.model.motion_frames_for(len(audio.samples)) < 1:
+            return error(400, "bad_audio", "The audio range is too short to yield a single motion frame.")
+        job_request = JobRequest(model=slot.name, samples=audio.samples, start_s=params["start_s"] or 0.0,
+                                 subject=subject or None, strength=params["strength"],
+                                 smoothing_s=params["smoothing_s"], dtype=params["dtype"], client=params["client"])
+        try:
+            job, position = board.submit(job_request)
+        except OverflowError as exc:
+            return error(429, "queue_full", str(exc))
+        except RuntimeError as exc:
+            return error(503, "shutting_down", str(exc))
+        return JSONResponse({"job": job.id, "state": job.state, "position": position}, status_code=202)
+
+    def lookup(request: Request):
+        found = board.get(request.path_params["job_id"])
+        if found is None:
+            return None, error(404, "unknown_job", "No such job: it never existed or its result expired.")
+        return found, None
+
+    async def status(request: Request) -> Response:
+        found, failure = lookup(request)
+        if failure:
+            return failure
+        job, position = found
+        return JSONResponse(job.status(position))
+
+    async def result(request: Request) -> Response:
+        found, failure = lookup(request)
+        if failure:
+            return failure
+        job, _ = found
+        if job.state != DONE or job.result is None:
+            reason = job.error or f"the job is {job.state}"
+            return error(409, "not_ready", f"No result: {reason}.")
+        return Response(job.result, media_type="application/octet-stream", headers={
+            "X-JambaTalk-Fps": repr(job.fps),
+            "X-JambaTalk-Start-Seconds": repr(job.request.start_s),
+            "X-JambaTalk-Frames": str(job.frames),
+            "X-JambaTalk-Vertices": str(registry.slots[job.request.model].animator.vertex_count),
+        })
+
+    async def cancel(request: Request) -> Response:
+        job = board.cancel(request.path_params["job_id"])
+        if job is None:
+            return error(404, "unknown_job", "No such job: it never existed or its result expired.")
+        return JSONResponse(job.status())
+
+    async def shutdown(request: Request) -> Response:
+        return JSONResponse({"state": "shutting down"}, status_code=202, background=BackgroundTask(request_shutdown))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error(404, "not_found", f"No endpoint {request.method} {request.url.path}; see docs/protocol.md.")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return error(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}.")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error(500, "internal", f"The worker hit an unexpected error ({type(exc).__name__}); it keeps serving.")
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/jobs", submit, methods=["POST"]),
+        Route("/jobs/{job_id}", status, methods=["GET"]),
+        Route("/jobs/{job_id}", cancel, methods=["DELETE"]),
+        Route("/jobs/{job_id}/result", result, methods=["GET"]),
+        Route("/shutdown", shutdown, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})
+    return GuardMiddleware(app, settings)

@@ -1,0 +1,154 @@
+"""`jambatalk serve`: bind, load models, announce readiness on stdout, serve until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from model_core.worker import PROTOCOL_VERSION
+from model_core.worker.app import WorkerSettings, create_app
+from model_core.worker.jobs import JobBoard
+from model_core.worker.models import ModelRegistry
+
+PARENT_POLL_SECONDS = 1.0
+
+
+@dataclass
+class ServeOptions:
+    checkpoints: list[str]
+    device: str = "auto"
+    precision: str = "auto"
+    backend: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 0
+    token_file: str | None = None
+    parent_pid: int | None = None
+    max_body_mb: float = 256.0
+    max_audio_minutes: float = 30.0
+    result_ttl: float = 600.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(path: str | None) -> str:
+    if path is None:
+        return secrets.token_urlsafe(32)
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    token = lines[0].strip() if lines else ""
+    if len(token) < 16:
+        raise ValueError(f"The token in {path} must be at least 16 characters on its first line.")
+    return token
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """Host header values this worker answers to (anything else may be a DNS-rebinding attack)."""
+    names = {f"[{host}]" if ":" in host else host}
+    if is_loopback(host):
+        names |= {"localhost", "127.0.0.1"} if ":" not in host else {"localhost"}
+    return frozenset(f"{n}:{port}" for n in names)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def parent_alive(pid: int, was_our_parent: bool) -> bool:
+    """Whether `pid` still runs. When it was our parent, being re-parented also means it died."""
+    if was_our_parent and os.getppid() != pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def serve(options: ServeOptions) -> int:
+    if not options.checkpoints:
+        raise ValueError("Give at least one --checkpoint to serve.")
+    if not is_loopback(options.host):
+        if options.token_file is None:
+            raise ValueError(f"Listening on {options.host} (not loopback) requires an explicit --token-file.")
+        print(f"WARNING: the worker listens on {options.host}, reachable from other machines; "
+              "keep the token secret and the network trusted.", file=sys.stderr)
+    token = read_token(options.token_file)
+    max_seconds = options.max_audio_minutes * 60
+    registry = ModelRegistry(options.checkpoints, options.device, options.precision, options.backend, max_seconds)
+    for slot in registry.slots.values():
+        if not slot.ready:
+            print(f"WARNING: checkpoint {slot.path} failed to load: {slot.error}", file=sys.stderr)
+    board = JobBoard(registry.run, ttl_s=options.result_ttl)
+    sock = bind_socket(options.host, options.port)
+    port = sock.getsockname()[1]
+    host_for_url = f"[{options.host}]" if ":" in options.host else options.host
+    settings = WorkerSettings(token=token, allowed_hosts=allowed_hosts(options.host, port),
+                              max_body_bytes=int(options.max_body_mb * 2**20), max_audio_seconds=max_seconds)
+    config = uvicorn.Config(lambda *a: None, log_level="warning", access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=5, limit_concurrency=256)
+    server = uvicorn.Server(config)
+
+    def request_shutdown() -> None:
+        server.should_exit = True
+
+    config.app = create_app(registry, board, settings, request_shutdown)
+    ready = {"port": port, "token": token, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
+             "url": f"http://{host_for_url}:{port}"}
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+
+    async def watch_parent(pid: int) -> None:
+        was_our_parent = os.getppid() == pid
+        while not server.should_exit:
+            if not parent_alive(pid, was_our_parent):
+                print(f"Parent process {pid} is gone; the worker stops.", file=sys.stderr)
+                server.should_exit = True
+                return
+            await asyncio.sleep(PARENT_POLL_SECONDS)
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(announce())]
+        if options.parent_pid:
+            tasks.append(asyncio.create_task(watch_parent(options.parent_pid)))
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        board.stop()
+        sock.close()
+    return 0
