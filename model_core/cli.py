@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=("auto", "torch"))
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("synth-corpus", help="generate the synthetic talking-head corpus (VOCASET layout)")
+    from model_core.synth.cli import add_synth_arguments, run_synth_cli
+
+    add_synth_arguments(p)
+    p.set_defaults(func=run_synth_cli)
+
     p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
     from model_core.bench import add_bench_arguments
 
