@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -99,18 +100,28 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"X-JambaTalk-Params is not valid JSON ({exc.msg}).") from None
+        except (ValueError, RecursionError):  # a number of over 4300 digits; nesting deeper than the stack
+            raise ValueError("X-JambaTalk-Params is not usable JSON (too deeply nested, or too long a number).") \
+                from None
         if not isinstance(data, dict):
             raise ValueError("X-JambaTalk-Params must be a JSON object.")
     known = {"model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"Unknown parameter(s): {', '.join(unknown)}.")
+        # ascii(): the names are the client's text and may hold lone surrogates, which UTF-8 cannot encode.
+        raise ValueError(f"Unknown parameter(s): {', '.join(ascii(k) for k in unknown)}.")
 
     def number(key: str, default: float | None, low: float, high: float) -> float | None:
         value = data.get(key, default)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"Parameter {key} must be a finite number.")
+        try:
+            value = float(value)  # a huge JSON integer overflows here (math.isfinite would raise OverflowError)
+        except OverflowError:
+            raise ValueError(f"Parameter {key} must be a finite number.") from None
+        if not math.isfinite(value):
             raise ValueError(f"Parameter {key} must be a finite number.")
         if not low <= value <= high:
             raise ValueError(f"Parameter {key} must be between {low:g} and {high:g}; got {value:g}.")
@@ -146,6 +157,7 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
             "protocol": PROTOCOL_VERSION,
             "version": __version__,
             "device": registry.device,
+            "torch": torch.__version__,
             "models": registry.describe(),
             "queue": board.counts(),
             "limits": {"max_body_bytes": settings.max_body_bytes, "max_audio_seconds": settings.max_audio_seconds},
@@ -231,6 +243,12 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return error(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}.")
 
+    async def too_large(request: Request, exc: Exception) -> Response:
+        # Raised by GuardMiddleware's capped receive inside request.body(); without this handler Starlette's
+        # ServerErrorMiddleware answers 500 first and the middleware's own 413 then fails (response started).
+        return error(413, "too_large", f"The request body is larger than the worker's limit of "
+                                       f"{settings.max_body_bytes / 2**20:.0f} MB.")
+
     async def server_error(request: Request, exc: Exception) -> Response:
         return error(500, "internal", f"The worker hit an unexpected error ({type(exc).__name__}); it keeps serving.")
 
@@ -242,5 +260,6 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         Route("/jobs/{job_id}/result", result, methods=["GET"]),
         Route("/shutdown", shutdown, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error})
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: server_error,
+                                                       BodyTooLarge: too_large})
     return GuardMiddleware(app, settings)

@@ -29,7 +29,7 @@ class ModelSlot:
         return self.animator is not None
 
     def describe(self) -> dict:
-        base = {"name": self.name, "path": str(self.path), "state": "ready" if self.ready else "failed",
+        base = {"name": self.name, "file": self.path.name, "state": "ready" if self.ready else "failed",
                 "error": self.error}
         if self.animator is None:
             return base

@@ -8,8 +8,10 @@ import ipaddress
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +77,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def parent_alive(pid: int, was_our_parent: bool) -> bool:
-    """Whether `pid` still runs. When it was our parent, being re-parented also means it died."""
-    if was_our_parent and os.getppid() != pid:
-        return False
+def process_exists(pid: int) -> bool:
+    if sys.platform == "win32":
+        # os.kill(pid, 0) would send CTRL_C_EVENT on Windows; ask the kernel whether the process still runs.
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x00100000 | 0x1000, False, pid)  # SYNCHRONIZE | QUERY_LIMITED_INFO
+        if not handle:
+            return ctypes.get_last_error() == 5  # access denied: it exists
+        try:
+            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: still running
+        finally:
+            kernel32.CloseHandle(handle)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,6 +97,16 @@ def parent_alive(pid: int, was_our_parent: bool) -> bool:
     except PermissionError:
         return True  # exists, owned by someone else
     return True
+
+
+def parent_alive(pid: int, was_our_parent: bool) -> bool:
+    """Whether `pid` still runs. When it was our parent, being re-parented also means it died."""
+    if was_our_parent and sys.platform != "win32" and os.getppid() != pid:
+        return False
+    try:
+        return process_exists(pid)
+    except OSError:
+        return True  # cannot tell: keep serving rather than vanish
 
 
 def serve(options: ServeOptions) -> int:
@@ -146,6 +167,10 @@ def serve(options: ServeOptions) -> int:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn restores the previous SIGTERM handler after its graceful shutdown and re-raises the signal;
+        # with the default handler the process then dies by SIGTERM (exit -15) before board.stop() runs.
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         asyncio.run(main())
     finally:

@@ -1,0 +1,603 @@
+"""Client for the JambaTalk inference worker (protocol v1, see docs/protocol.md).
+
+This module runs inside Blender's own Python, so it imports only the standard library and numpy: torch and
+model_core live in the worker process, which `LocalWorker` starts with the user's chosen Python. Every
+exception is a `WorkerError` whose message is a sentence an animator can act on.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import http.client
+import io
+import json
+import math
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+PARAMS_HEADER = "X-JambaTalk-Params"
+PARAM_FIELDS = ("model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client")
+
+ProgressCallback = Callable[[float, str], None]
+
+
+# -- errors ------------------------------------------------------------------------------------------------
+class WorkerError(RuntimeError):
+    """Anything that went wrong talking to or running the worker; str() is a sentence for the animator."""
+
+
+class WorkerUnreachable(WorkerError):
+    """No HTTP answer at all (refused, reset, timed out, unknown host)."""
+
+    def __init__(self, url: str, reason: str, message: str | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(message or f"The worker at {url} could not be reached ({reason}). "
+                                    "Check that it is running and that the address and port are right.")
+
+
+class WorkerNotRunning(WorkerUnreachable):
+    """Nothing listens at the worker's address."""
+
+    def __init__(self, url: str, reason: str = "connection refused") -> None:
+        super().__init__(url, reason, f"The worker at {url} is not running ({reason}). Start it from the add-on "
+                                      "preferences, or check the address and port.")
+
+
+class WorkerTimeout(WorkerUnreachable):
+    """The worker accepted the connection but did not answer in time."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(url, "timed out", f"The worker at {url} did not answer within {timeout:g} s; it may be "
+                                           "overloaded or stuck. Try again, or restart it.")
+
+
+class WorkerRequestError(WorkerError):
+    """The worker answered with an error: `status` (HTTP), `code` (e.g. "bad_audio") and its `message`."""
+
+    def __init__(self, status: int, code: str, message: str, text: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(text or message)
+
+
+class WorkerAuthError(WorkerRequestError):
+    """HTTP 401: the token is missing or wrong (a restarted worker has a new token)."""
+
+    def __init__(self, url: str, status: int, code: str, message: str) -> None:
+        super().__init__(status, code, message,
+                         f"The worker at {url} refused the token (HTTP {status}). Use the token it printed when it "
+                         "started, or restart the worker from the add-on.")
+
+
+class WorkerStartError(WorkerError):
+    """A local worker could not be started; the message ends with the last lines of its stderr."""
+
+    def __init__(self, message: str, exit_code: int | None = None, stderr_tail: str = "",
+                 log_path: str | None = None) -> None:
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+        self.log_path = log_path
+        text = message
+        if stderr_tail:
+            text += "\nLast lines of its error output:\n" + stderr_tail
+        super().__init__(text)
+
+
+class WaitTimeout(WorkerError):
+    """wait() gave up after `timeout_s`; the job may still be running on the worker."""
+
+    def __init__(self, job_id: str, timeout_s: float) -> None:
+        self.job_id = job_id
+        super().__init__(f"Job {job_id} did not finish within {timeout_s:g} s; the worker may be busy with other "
+                         "jobs. Wait longer, or cancel it and try a shorter range.")
+
+
+class JobFailed(WorkerError):
+    """The worker ran the job and it failed; `reason` is the worker's sentence."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"The animation job failed: {reason}")
+
+
+class JobCancelledByUser(WorkerError):
+    """The job was cancelled (by should_cancel, by a cancel() call, or because the worker shut down)."""
+
+    def __init__(self, job_id: str, stage: str | None = None) -> None:
+        self.job_id = job_id
+        self.stage = stage
+        detail = f" ({stage})" if stage and stage != "cancelled" else ""
+        super().__init__(f"The animation job was cancelled{detail}.")
+
+
+class VertexCountMismatch(WorkerError):
+    """The mesh and the model disagree on the number of vertices; offsets cannot be applied."""
+
+    def __init__(self, mesh_vertices: int, model_vertices: int) -> None:
+        self.mesh_vertices = mesh_vertices
+        self.model_vertices = model_vertices
+        super().__init__(f"This mesh has {mesh_vertices} vertices; the model animates {model_vertices}.")
+
+
+def check_vertex_count(model: Mapping[str, Any], mesh_vertex_count: int) -> None:
+    """Raise unless `model` (one entry of /health's "models") is ready and animates `mesh_vertex_count` vertices."""
+    name = model.get("name", "?")
+    if model.get("state") != "ready" or model.get("vertex_count") is None:
+        reason = model.get("error") or "it is not ready"
+        raise WorkerError(f"Model {name!r} is not loaded on the worker: {reason}. Choose another model.")
+    expected = int(model["vertex_count"])
+    if int(mesh_vertex_count) != expected:
+        raise VertexCountMismatch(int(mesh_vertex_count), expected)
+
+
+def encode_params(**fields: Any) -> str | None:
+    """The X-JambaTalk-Params header value: only the fields that are set (not None); None when there are none."""
+    unknown = sorted(set(fields) - set(PARAM_FIELDS))
+    if unknown:
+        raise TypeError(f"Unknown job parameter(s): {', '.join(unknown)}.")
+    params = {k: v for k, v in fields.items() if v is not None}
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise WorkerError(f"The job parameter {key} must be a finite number; got {value}.")
+    if not params:
+        return None
+    # ensure_ascii: header values travel as latin-1, so any non-ASCII name must be \u-escaped JSON.
+    return json.dumps(params, ensure_ascii=True, separators=(",", ":"))
+
+
+# -- HTTP client -------------------------------------------------------------------------------------------
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """The worker never redirects; following one would hand the bearer token to another address."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None  # urllib then raises HTTPError for the 3xx, which becomes a WorkerRequestError
+
+
+class WorkerClient:
+    """Talks to one worker over HTTP. Thread-safe: every call opens its own connection."""
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise WorkerError(f"The worker address {url!r} is not a URL like http://127.0.0.1:PORT.")
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.token = token.strip()
+        self.timeout = float(timeout)
+        # An empty ProxyHandler: a system-wide http_proxy (common in studios) must never receive loopback
+        # traffic or the token, and a dead proxy must not make a healthy local worker look unreachable.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+    @classmethod
+    def connect(cls, url: str, token: str, timeout: float = 30.0) -> WorkerClient:
+        """A client for an already running (possibly remote) worker, after checking that it answers protocol 1."""
+        client = cls(url, token, timeout)
+        health = client.health()
+        if health.get("protocol") != PROTOCOL_VERSION:
+            raise WorkerError(f"The worker at {client.url} speaks protocol {health.get('protocol')!r}; this add-on "
+                              f"speaks {PROTOCOL_VERSION}. Update the add-on or the worker so they match.")
+        return client
+
+    def __repr__(self) -> str:
+        return f"WorkerClient({self.url!r})"  # never the token: reprs end up in logs and bug reports
+
+    # -- low level ---------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: Mapping[str, str] | None = None, timeout: float | None = None
+                 ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        all_headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        all_headers.update(headers or {})
+        request = urllib.request.Request(self.url + path, data=body, headers=all_headers, method=method)
+        limit = self.timeout if timeout is None else timeout
+        try:
+            with self._opener.open(request, timeout=limit) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as exc:
+            with contextlib.closing(exc):
+                try:
+                    payload = exc.read()
+                except (OSError, http.client.HTTPException):
+                    payload = b""
+            raise self._http_error(exc.code, payload) from None
+        except urllib.error.URLError as exc:
+            raise self._unreachable(exc.reason, limit) from None
+        except (OSError, http.client.HTTPException) as exc:
+            # Raised while reading the body, after urlopen returned (reset, timeout, truncated reply).
+            raise self._unreachable(exc, limit) from None
+
+    def _unreachable(self, reason: object, timeout: float) -> WorkerUnreachable:
+        if isinstance(reason, ConnectionRefusedError):
+            return WorkerNotRunning(self.url)
+        if isinstance(reason, TimeoutError):
+            return WorkerTimeout(self.url, timeout)
+        if isinstance(reason, OSError) and reason.strerror:
+            text = reason.strerror
+        else:
+            text = str(reason) or type(reason).__name__
+        return WorkerUnreachable(self.url, text)
+
+    def _http_error(self, status: int, payload: bytes) -> WorkerRequestError:
+        code, message = f"http_{status}", ""
+        try:
+            error = json.loads(payload.decode("utf-8"))["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            # Not the worker's JSON: maybe another program owns the port, or the HTTP layer refused the request.
+            first = payload.decode("utf-8", "replace").strip().splitlines()[:1]
+            message = (f"The worker at {self.url} answered HTTP {status}"
+                       f"{': ' + first[0][:200] if first else ''}; is something else listening on that port?")
+        if status == 401:
+            return WorkerAuthError(self.url, status, code, message)
+        return WorkerRequestError(status, code, message)
+
+    def _json(self, method: str, path: str, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None, timeout: float | None = None) -> dict:
+        _, _, payload = self._request(method, path, body, headers, timeout)
+        try:
+            data = json.loads(payload.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict):
+            raise WorkerError(f"The worker at {self.url} sent a reply that is not a JSON object; is something "
+                              "else listening on that port?")
+        return data
+
+    @staticmethod
+    def _job_path(job_id: str, suffix: str = "") -> str:
+        return "/jobs/" + urllib.parse.quote(str(job_id), safe="") + suffix
+
+    # -- endpoints ---------------------------------------------------------------------------------------
+    def health(self) -> dict:
+        """GET /health: protocol, device, models (name, state, vertex_count, motion_fps, ...), queue, limits."""
+        return self._json("GET", "/health")
+
+    def submit(self, audio: bytes, *, model: str | None = None, subject: str | None = None,
+               start_s: float | None = None, end_s: float | None = None, strength: float | None = None,
+               smoothing_s: float | None = None, dtype: str | None = None, client: str | None = None) -> str:
+        """POST /jobs with the audio file's bytes (WAV, FLAC, OGG, MP3...); returns the job id."""
+        if not isinstance(audio, bytes | bytearray | memoryview):
+            raise TypeError(f"audio must be the audio file's bytes, not {type(audio).__name__}.")
+        headers = {"Content-Type": "application/octet-stream"}
+        params = encode_params(model=model, subject=subject, start_s=start_s, end_s=end_s, strength=strength,
+                               smoothing_s=smoothing_s, dtype=dtype, client=client)
+        if params is not None:
+            headers[PARAMS_HEADER] = params
+        body = bytes(audio)
+        try:
+            reply = self._json("POST", "/jobs", body, headers)
+        except (WorkerNotRunning, WorkerTimeout):
+            raise
+        except WorkerUnreachable:
+            # A body far over --max-body-mb is refused (413) before it is read, and the unread rest makes the
+            # socket reset under the upload, so the 413 itself is lost. Name the real cause when that is it.
+            self._raise_if_too_large(len(body))
+            raise
+        if not isinstance(reply.get("job"), str):
+            raise WorkerError(f"The worker at {self.url} accepted the audio but sent no job id; restart it.")
+        return reply["job"]
+
+    def _raise_if_too_large(self, size: int) -> None:
+        try:
+            limit = int(self.health()["limits"]["max_body_bytes"])
+        except (WorkerError, KeyError, TypeError, ValueError):
+            return
+        if size > limit:
+            message = (f"The audio file is {size / 2**20:.1f} MB; the worker accepts at most {limit / 2**20:.0f} MB. "
+                       "Trim it, or export it as FLAC.")
+            raise WorkerRequestError(413, "too_large", message)
+
+    def submit_file(self, path: str | os.PathLike[str], **params: Any) -> str:
+        """submit() the bytes of an audio file on disk."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise WorkerError(f"The audio file {os.fspath(path)} cannot be read ({exc.strerror or exc}); "
+                              "check the path.") from exc
+        return self.submit(data, **params)
+
+    def status(self, job_id: str) -> dict:
+        """GET /jobs/{id}: state, progress (0..1), stage, timings, error."""
+        return self._json("GET", self._job_path(job_id))
+
+    def result(self, job_id: str) -> tuple[np.ndarray, dict]:
+        """GET /jobs/{id}/result: offsets (T, V, 3) and {fps, start_s, frames, vertices}."""
+        _, headers, payload = self._request("GET", self._job_path(job_id, "/result"))
+        try:
+            offsets = np.load(io.BytesIO(payload), allow_pickle=False)
+            meta = {"fps": float(headers["X-JambaTalk-Fps"]),
+                    "start_s": float(headers["X-JambaTalk-Start-Seconds"]),
+                    "frames": int(headers["X-JambaTalk-Frames"]),
+                    "vertices": int(headers["X-JambaTalk-Vertices"])}
+        except (ValueError, TypeError, OSError, EOFError) as exc:
+            raise WorkerError(f"The worker's result for job {job_id} is unreadable ({exc}); run the job again.") \
+                from None
+        if offsets.ndim != 3 or offsets.shape != (meta["frames"], meta["vertices"], 3):
+            raise WorkerError(f"The worker's result for job {job_id} has shape {offsets.shape}, not "
+                              f"({meta['frames']}, {meta['vertices']}, 3); run the job again.")
+        return offsets, meta
+
+    def cancel(self, job_id: str) -> dict:
+        """DELETE /jobs/{id}: a queued job never starts, a running one stops at its next window."""
+        return self._json("DELETE", self._job_path(job_id))
+
+    def shutdown(self) -> None:
+        """POST /shutdown: the worker stops after replying."""
+        self._json("POST", "/shutdown", b"")
+
+    # -- conveniences ------------------------------------------------------------------------------------
+    def wait(self, job_id: str, *, poll_s: float = 0.1, on_progress: ProgressCallback | None = None,
+             should_cancel: Callable[[], bool] | None = None, timeout_s: float | None = None) -> dict:
+        """Poll until the job is done and return its final status.
+
+        Raises JobFailed (with the worker's sentence), JobCancelledByUser (should_cancel() turned true, which
+        also sends DELETE; or someone else cancelled it) or WaitTimeout.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            if should_cancel is not None and should_cancel():
+                # The user has asked to stop: a worker that is gone or a job already finished changes nothing.
+                with contextlib.suppress(WorkerError):
+                    self.cancel(job_id)
+                raise JobCancelledByUser(job_id, "cancelled by the user")
+            status = self.status(job_id)
+            state = status.get("state")
+            if on_progress is not None:
+                on_progress(float(status.get("progress") or 0.0), str(status.get("stage") or state))
+            if state == "done":
+                return status
+            if state == "failed":
+                raise JobFailed(job_id, status.get("error") or "the worker gave no reason.")
+            if state == "cancelled":
+                raise JobCancelledByUser(job_id, status.get("stage"))
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(job_id, timeout_s or 0.0)
+            time.sleep(poll_s)
+
+    def animate(self, audio: bytes, *, poll_s: float = 0.1, on_progress: ProgressCallback | None = None,
+                should_cancel: Callable[[], bool] | None = None, timeout_s: float | None = None,
+                **params: Any) -> tuple[np.ndarray, dict]:
+        """submit() + wait() + result(); `params` are submit()'s keyword arguments."""
+        job_id = self.submit(audio, **params)
+        try:
+            self.wait(job_id, poll_s=poll_s, on_progress=on_progress, should_cancel=should_cancel,
+                      timeout_s=timeout_s)
+        except (JobFailed, JobCancelledByUser):
+            raise
+        except BaseException:
+            # Timeout, Ctrl+C, a callback's error: the caller never sees the job id, so nobody else would stop
+            # the job and it would keep the worker busy.
+            with contextlib.suppress(WorkerError):
+                self.cancel(job_id)
+            raise
+        return self.result(job_id)
+
+
+# -- a worker process of our own ---------------------------------------------------------------------------
+class _StdoutReader(threading.Thread):
+    """Reads the worker's stdout on a thread, so waiting for the ready line can time out on every platform
+    (select() does not work on Windows pipes), and keeps draining it afterwards so a chatty worker can never
+    block on a full pipe."""
+
+    def __init__(self, stream: io.BufferedReader) -> None:
+        super().__init__(name="jambatalk-worker-stdout", daemon=True)
+        self.stream = stream
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.after_ready: collections.deque[str] = collections.deque(maxlen=50)
+        self.ready_seen = threading.Event()
+
+    def run(self) -> None:
+        try:
+            for raw in iter(self.stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if self.ready_seen.is_set():
+                    self.after_ready.append(line)
+                else:
+                    self.lines.put(line)
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us by stop()
+        finally:
+            self.lines.put(None)
+
+
+def _parse_ready(line: str) -> dict | None:
+    """The worker's ready line, or None for anything else a library might have printed first."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and {"port", "token", "url", "protocol"} <= set(data):
+        return data
+    return None
+
+
+def _tail(path: str, lines: int = 20, max_bytes: int = 16384) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _child_environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    if env is not None:
+        return dict(env)
+    child = dict(os.environ)
+    # Blender's own Python settings must not leak into the worker's (different) Python installation.
+    for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE"):
+        child.pop(key, None)
+    return child
+
+
+class LocalWorker:
+    """A worker process started by this process; it exits by itself if this process dies (--parent-pid)."""
+
+    def __init__(self, process: subprocess.Popen, ready: dict, log_path: str, reader: _StdoutReader) -> None:
+        self.process = process
+        self.ready = ready
+        self.log_path = log_path
+        self._reader = reader
+        self.client = WorkerClient(ready["url"], ready["token"])
+
+    @property
+    def url(self) -> str:
+        return self.client.url
+
+    @property
+    def token(self) -> str:
+        return self.client.token
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, python_executable: str, checkpoints: Sequence[str | os.PathLike[str]], *, device: str = "auto",
+              extra_args: Iterable[str] = (), startup_timeout_s: float = 300.0,
+              env: Mapping[str, str] | None = None, cwd: str | None = None) -> LocalWorker:
+        """Run `python -m model_core.cli serve` and wait for its ready line.
+
+        `env` replaces the environment (default: ours without PYTHONHOME/PYTHONPATH). Raises WorkerStartError
+        with the tail of the worker's stderr when it exits early or is not ready within `startup_timeout_s`.
+        """
+        if not checkpoints:
+            raise WorkerStartError("Choose at least one checkpoint for the worker to serve.")
+        command = [str(python_executable), "-m", "model_core.cli", "serve", "--port", "0",
+                   "--parent-pid", str(os.getpid()), "--device", device]
+        for checkpoint in checkpoints:
+            command += ["--checkpoint", os.fspath(checkpoint)]
+        command += [str(arg) for arg in extra_args]
+        # stderr goes to a file, not a pipe: nobody reads it while the worker runs, and a full pipe would
+        # freeze the worker at its next warning.
+        log_fd, log_path = tempfile.mkstemp(prefix="jambatalk-worker-", suffix=".log")
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_fd,
+                env=_child_environment(env), cwd=cwd,
+                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0)
+        except OSError as exc:
+            os.close(log_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(log_path)
+            raise WorkerStartError(f"Could not run the worker's Python {python_executable!r} "
+                                   f"({exc.strerror or exc}); check the path in the add-on preferences.") from None
+        os.close(log_fd)  # the child has its own copy
+        assert process.stdout is not None
+        reader = _StdoutReader(process.stdout)
+        reader.start()
+        try:
+            ready = cls._wait_ready(process, reader, log_path, startup_timeout_s)
+        except BaseException:
+            cls._kill(process)
+            reader.join(timeout=2)
+            with contextlib.suppress(OSError):
+                process.stdout.close()
+            raise
+        reader.ready_seen.set()
+        return cls(process, ready, log_path, reader)
+
+    @staticmethod
+    def _wait_ready(process: subprocess.Popen, reader: _StdoutReader, log_path: str, timeout_s: float) -> dict:
+        deadline = time.monotonic() + timeout_s
+        exited_at: float | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerStartError(
+                    f"The worker did not become ready within {timeout_s:g} s, so it was stopped. Loading a large "
+                    "checkpoint on a slow disk can take a while: raise the start-up timeout, or look at its "
+                    f"log ({log_path}).", stderr_tail=_tail(log_path), log_path=log_path)
+            try:
+                line = reader.lines.get(timeout=min(remaining, 0.25))
+            except queue.Empty:
+                # A grandchild may hold stdout open after the worker died, so EOF alone is not enough.
+                if process.poll() is not None:
+                    exited_at = exited_at or time.monotonic()
+                    if time.monotonic() - exited_at > 1.0:
+                        line = None
+                    else:
+                        continue
+                else:
+                    continue
+            if line is None:
+                try:
+                    code = process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+                raise WorkerStartError(
+                    f"The worker exited with code {code} before it was ready; see the error output below "
+                    f"(full log: {log_path}).", exit_code=code, stderr_tail=_tail(log_path), log_path=log_path)
+            ready = _parse_ready(line)
+            if ready is None:
+                continue
+            if ready.get("protocol") != PROTOCOL_VERSION:
+                raise WorkerStartError(
+                    f"The worker speaks protocol {ready.get('protocol')!r}; this add-on speaks {PROTOCOL_VERSION}. "
+                    "Install matching versions of the add-on and the worker.", log_path=log_path)
+            return ready
+
+    @staticmethod
+    def _kill(process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        """The last lines the worker wrote to stderr (for error reports; gone after stop())."""
+        return _tail(self.log_path, lines)
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        """POST /shutdown, then SIGTERM, then kill; returns the exit code. Safe to call twice."""
+        if self.process.poll() is None:
+            with contextlib.suppress(WorkerError):
+                WorkerClient(self.url, self.token, timeout=min(5.0, timeout_s)).shutdown()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._kill(self.process)
+        self._reader.join(timeout=2)
+        if self.process.stdout is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdout.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.log_path)
+        return self.process.returncode
+
+    def __enter__(self) -> LocalWorker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive() else f"exited {self.process.returncode}"
+        return f"LocalWorker(pid={self.pid}, url={self.url!r}, {state})"

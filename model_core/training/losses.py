@@ -1,0 +1,30 @@
+"""The official reconstruction losses: vertex MSE and velocity (frame-difference) MSE.
+
+The official code compares absolute positions (offsets + template); with the same template on both
+sides that equals comparing offsets with ground-truth motion (gt - template), which is what we do so the
+subtraction of two nearly equal float32 positions happens once, in float64, when the data is prepared.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def aligned(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut (batch, T, ...) tensors to the shorter length (BIWI's frame folding can lose a frame)."""
+    n = min(pred.shape[1], target.shape[1])
+    return pred[:, :n], target[:, :n]
+
+
+def vertex_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    pred, target = aligned(pred, target)
+    return F.mse_loss(pred.float(), target.float())
+
+
+def velocity_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE between frame-to-frame differences (0 for single-frame sequences)."""
+    pred, target = aligned(pred, target)
+    if pred.shape[1] < 2:
+        return pred.new_zeros((), dtype=torch.float32)
+    return F.mse_loss(torch.diff(pred.float(), dim=1), torch.diff(target.float(), dim=1))
