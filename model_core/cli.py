@@ -192,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth_arguments(p)
     p.set_defaults(func=run_synth_cli)
 
+    from model_core.training.cli import add_evaluate_arguments, add_train_arguments, run_evaluate_cli, run_train_cli
+
+    p = sub.add_parser("train", help="train a preset on a dataset folder (TOML config; --example-config)")
+    add_train_arguments(p)
+    p.set_defaults(func=run_train_cli)
+
+    p = sub.add_parser("evaluate", help="LVE / FDD / MVE of a checkpoint on a split, next to a static baseline")
+    add_evaluate_arguments(p)
+    p.set_defaults(func=run_evaluate_cli)
+
     p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
     from model_core.bench import add_bench_arguments
 

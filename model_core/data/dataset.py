@@ -87,13 +87,13 @@ class MotionCorpus:
             takes.append(Take(wav.stem, subject, sentence, wav, npy))
         return takes, orphans
 
-    def split(self, name: str) -> list[Take]:
-        """The takes of split `name` (train, val or test), with a clear error when it is empty."""
+    def split(self, name: str, required: bool = True) -> list[Take]:
+        """The takes of split `name` (train, val or test), with a clear error when it is empty and required."""
         if name not in SPLITS:
             raise ValueError(f"Unknown split {name!r}: choose train, val or test.")
         rule = self.rules[name]
         found = [t for t in self.takes if rule.matches(t.name, t.subject, t.sentence)]
-        if not found:
+        if not found and required:
             subjects = sorted({t.subject for t in self.takes})
             raise ValueError(
                 f"The '{name}' split of preset '{self.split_preset}' is empty in {self.root}: it wants "
@@ -154,7 +154,8 @@ def crop_sample(sample: Sample, max_frames: int, rng: np.random.Generator) -> Sa
     if max_frames <= 0 or usable <= max_frames:
         return sample
     start = int(rng.integers(0, usable - max_frames + 1))
-    a0 = int(round(start / sample.fps * TARGET_SAMPLE_RATE))
-    a1 = int(round((start + max_frames) / sample.fps * TARGET_SAMPLE_RATE))
-    return Sample(sample.take, sample.audio[a0:a1], sample.vertices[start: start + max_frames], sample.template,
-                  sample.fps)
+    # A fixed sample count for a fixed frame count, so equal crops stack into one batch.
+    length = int(round(max_frames / sample.fps * TARGET_SAMPLE_RATE))
+    a0 = min(int(round(start / sample.fps * TARGET_SAMPLE_RATE)), len(sample.audio) - length)
+    return Sample(sample.take, sample.audio[a0: a0 + length], sample.vertices[start: start + max_frames],
+                  sample.template, sample.fps)

@@ -200,11 +200,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     for text in overrides:
         section, key, value = parse_override(text)
         table = raw.setdefault(section, {})
-        if "." in key:  # model.overrides.feature_dim=32
-            sub, leaf = key.split(".", 1)
-            table.setdefault(sub, {})[leaf] = value
-        else:
-            table[key] = value
+        *parents, leaf = key.split(".")  # model.overrides.wav2vec2.apply_spec_augment=false
+        for name in parents:
+            table = table.setdefault(name, {})
+        table[leaf] = value
     return raw
 
 

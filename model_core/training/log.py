@@ -37,6 +37,16 @@ class RunLog:
                     self.writer.add_scalar(key.replace("_", "/", 1), value, row["epoch"])
             self.writer.flush()
 
+    def truncate_after(self, epoch: int) -> None:
+        """Drop rows of epochs later than `epoch` (they are about to be trained again after a resume)."""
+        rows = read_log(self.path)
+        kept = [r for r in rows if int(r["epoch"]) <= epoch]
+        if len(kept) != len(rows):
+            with self.path.open("w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+                writer.writeheader()
+                writer.writerows(kept)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()

@@ -1,0 +1,1 @@
+"""Training and evaluation: `jambatalk train CONFIG` and `jambatalk evaluate CHECKPOINT --data DIR`."""
