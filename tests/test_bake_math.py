@@ -1,0 +1,201 @@
+"""Tests for jambatalk_blender.bake_math: the take -> shape keys + weights decomposition."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jambatalk_blender import bake_math
+from jambatalk_blender.bake_math import Basis, decompose, max_vertex_error, reconstruct, shape_scales
+
+
+def low_rank_take(frames=120, verts=50, rank=6, noise=0.0, seed=0, decay=0.6):
+    """Offsets (F, V, 3) in metres: `rank` random shapes of falling size with random weights, plus noise."""
+    rng = np.random.default_rng(seed)
+    shapes = rng.standard_normal((rank, verts * 3)) * (1e-3 * decay ** np.arange(rank))[:, None]
+    weights = rng.standard_normal((frames, rank))
+    take = weights @ shapes + noise * rng.standard_normal((frames, verts * 3))
+    return take.reshape(frames, verts, 3)
+
+
+def svd_energies(take):
+    return np.linalg.svd(take.reshape(take.shape[0], -1), compute_uv=False) ** 2
+
+
+def subspace_gap(a, b):
+    """Largest principal-angle sine between the row spaces of a (k, D) and b (k, D)."""
+    qa = np.linalg.qr(a.T)[0]
+    qb = np.linalg.qr(b.T)[0]
+    return float(np.linalg.norm(qa - qb @ (qb.T @ qa), ord=2))
+
+
+@pytest.mark.parametrize("method", ["exact", "randomized"])
+def test_matches_full_svd_subspace(method):
+    take = low_rank_take(rank=6, noise=1e-7)
+    basis = decompose(take, variance_target=0.99999, max_keys=6, method=method, sample_frames=40)
+    assert basis.n_keys == 6
+    vt = np.linalg.svd(take.reshape(120, -1), full_matrices=False)[2][:6]
+    assert subspace_gap(basis.shapes.reshape(6, -1).astype(np.float64), vt) < 1e-3
+    energies = svd_energies(take)
+    np.testing.assert_allclose(basis.explained, energies[:6] / energies.sum(), rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["exact", "randomized"])
+@pytest.mark.parametrize("target", [0.5, 0.9, 0.99, 0.999])
+def test_k_is_the_smallest_reaching_the_target(method, target):
+    take = low_rank_take(rank=12, noise=2e-6, decay=0.75, seed=4)
+    energies = svd_energies(take)
+    cumulative = np.cumsum(energies) / energies.sum()
+    expected = int(np.flatnonzero(cumulative >= target)[0]) + 1
+    basis = decompose(take, variance_target=target, method=method, sample_frames=60)
+    assert basis.n_keys == expected
+    assert basis.explained_total >= target - 1e-6
+    assert basis.explained_total == pytest.approx(cumulative[expected - 1], rel=1e-4)
+
+
+def test_silent_frames_get_exactly_zero_weights():
+    take = low_rank_take(frames=90)
+    take[10:30] = 0.0
+    take[-5:] = 0.0
+    for method in ("exact", "randomized"):
+        basis = decompose(take, method=method, sample_frames=32)
+        assert (basis.weights[10:30] == 0).all()
+        assert (basis.weights[-5:] == 0).all()
+
+
+def test_reconstruction_error_is_reported_and_small():
+    take = low_rank_take(frames=200, rank=8, noise=1e-6, seed=7)
+    for method in ("exact", "randomized"):
+        basis = decompose(take, variance_target=0.9999, method=method, sample_frames=50)
+        measured = max_vertex_error(reconstruct(basis), take)
+        assert basis.error_max_m == pytest.approx(measured, rel=1e-3, abs=1e-9)
+        assert basis.error_max_m < 2e-5  # metres: noise level, far below the 1 mm shapes
+
+
+def test_exact_low_rank_take_reconstructs_to_float32_precision():
+    take = low_rank_take(rank=3)
+    basis = decompose(take, variance_target=1.0, max_keys=10)
+    assert basis.n_keys <= 10
+    assert basis.error_max_m < 1e-8
+
+
+def test_k_is_capped_by_max_keys_and_raised_to_min_keys():
+    take = low_rank_take(rank=12, noise=1e-5, decay=0.9)
+    assert decompose(take, variance_target=0.9999, max_keys=4).n_keys == 4
+    assert decompose(take, variance_target=0.9999, max_keys=4, method="randomized").n_keys == 4
+    assert decompose(take, variance_target=0.1, min_keys=5).n_keys == 5
+
+
+def test_silent_take_gives_min_keys_zero_shapes():
+    basis = decompose(np.zeros((30, 7, 3)), min_keys=2)
+    assert basis.shapes.shape == (2, 7, 3) and basis.weights.shape == (30, 2)
+    assert not basis.shapes.any() and not basis.weights.any()
+    assert basis.error_max_m == 0.0
+    assert decompose(np.zeros((30, 7, 3)), min_keys=0).n_keys == 0
+
+
+def test_min_keys_beyond_the_rank_pads_with_unused_keys():
+    take = low_rank_take(rank=2, verts=4, frames=5)  # rank 2, only 5 frames
+    basis = decompose(take, variance_target=0.5, min_keys=8, max_keys=8)
+    assert basis.n_keys == 8
+    assert basis.error_max_m < 1e-8
+    assert np.abs(basis.weights).max(axis=0)[:2].min() == 1.0
+
+
+def test_weights_peak_at_plus_one_and_slider_ranges_are_reported():
+    take = low_rank_take(frames=150, rank=5, seed=11)
+    basis = decompose(take, variance_target=0.99999, method="randomized", sample_frames=50)
+    assert basis.weights.dtype == np.float32 and basis.shapes.dtype == np.float32
+    np.testing.assert_array_equal(basis.weight_max, np.ones(basis.n_keys, np.float32))
+    assert (basis.weight_min >= -1.0).all()
+    np.testing.assert_array_equal(basis.weight_min, basis.weights.min(axis=0))
+    np.testing.assert_allclose(basis.scales, shape_scales(basis.shapes))
+    assert basis.scales.shape == (basis.n_keys,)
+
+
+def test_energy_shares_are_ordered_and_sum_below_one():
+    take = low_rank_take(rank=8, noise=1e-6, seed=5)
+    basis = decompose(take, variance_target=0.999999, method="randomized", sample_frames=64)
+    assert (np.diff(basis.explained) <= 1e-12).all()
+    assert 0.0 < basis.explained_total <= 1.0 + 1e-9
+
+
+def test_randomized_finds_a_shape_only_in_frames_the_subset_skips():
+    """With a subset stride of 10, a loud shape living only in frames 41-45 is found by the enrichment step."""
+    rng = np.random.default_rng(1234)  # not the take's seed: the rare shape must be a new direction
+    take = low_rank_take(frames=300, verts=40, rank=3, seed=9)
+    rare = rng.standard_normal((40, 3)) * 5e-3
+    take[41:46] += rare
+    basis = decompose(take, variance_target=0.9999, method="randomized", sample_frames=30)
+    exact = decompose(take, variance_target=0.9999, method="exact")
+    assert basis.n_keys == exact.n_keys
+    assert basis.explained_total == pytest.approx(exact.explained_total, abs=1e-6)
+    assert basis.error_max_m < 1e-6
+
+
+def test_a_take_needing_more_keys_than_allowed_keeps_max_keys():
+    rng = np.random.default_rng(1)
+    take = rng.standard_normal((200, 30, 3)) * 1e-3  # white noise: no low-rank structure
+    basis = decompose(take, variance_target=0.995, max_keys=16, method="randomized", sample_frames=50)
+    assert basis.n_keys == 16
+    assert basis.explained_total < 0.995
+    exact = decompose(take, variance_target=0.995, max_keys=16, method="exact")
+    assert basis.explained_total > 0.9 * exact.explained_total  # white noise is randomized SVD's worst case
+
+
+def test_float64_and_integer_input_are_accepted():
+    take = low_rank_take(frames=20, verts=5)
+    assert decompose(take.astype(np.float64)).shapes.dtype == np.float32
+    assert decompose(np.ones((4, 2, 3), dtype=np.int32)).n_keys == 1
+
+
+def test_reconstruct_and_max_vertex_error():
+    basis = Basis(shapes=np.array([[[1.0, 0, 0], [0, 2, 0]]], np.float32),
+                  weights=np.array([[0.5], [-1.0]], np.float32), explained=np.ones(1), error_max_m=0.0)
+    np.testing.assert_array_equal(reconstruct(basis), [[[0.5, 0, 0], [0, 1, 0]], [[-1, 0, 0], [0, -2, 0]]])
+    a = np.zeros((2, 2, 3))
+    b = a.copy()
+    b[1, 0] = [3.0, 4.0, 0.0]
+    assert max_vertex_error(a, b) == pytest.approx(5.0)
+    assert max_vertex_error(a[:0], b[:0]) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        max_vertex_error(a, b[:1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"variance_target": 0.0}, "variance_target"),
+        ({"variance_target": 1.5}, "variance_target"),
+        ({"max_keys": 0}, "max_keys"),
+        ({"min_keys": 5, "max_keys": 4}, "min_keys"),
+        ({"method": "svd"}, "method"),
+        ({"sample_frames": 0}, "sample_frames"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        decompose(low_rank_take(frames=10, verts=3), **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(10, 5), (10, 5, 2), (0, 5, 3), (4, 0, 3)])
+def test_bad_shapes(shape):
+    with pytest.raises(ValueError, match="offsets"):
+        decompose(np.zeros(shape))
+
+
+def test_non_finite_offsets_are_rejected():
+    take = low_rank_take(frames=10, verts=3)
+    take[3, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        decompose(take)
+
+
+def test_module_imports_only_stdlib_and_numpy():
+    tree = ast.parse(Path(bake_math.__file__).read_text(encoding="utf-8"))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert names <= {"__future__", "math", "dataclasses", "numpy"}
