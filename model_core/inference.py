@@ -133,17 +133,21 @@ class Animator:
         window = max(1, round(self.window_seconds * self.fps))
         overlap = round(self.overlap_seconds * self.fps)
         windows = plan_windows(total, window, overlap)
-        out = np.zeros((total, self.model.config.vertex_dim), dtype=np.float32)
-        weights = crossfade_weights(windows)
+        single = len(windows) == 1
+        # One window is the whole output as it is; several are cross-faded into a zeroed buffer.
+        out = None if single else np.zeros((total, self.model.config.vertex_dim), dtype=np.float32)
+        # float32 weights: float64 ones promote every (window, V*3) product to a float64 temporary.
+        weights = [w.astype(np.float32) for w in crossfade_weights(windows)]
         for index, ((start, end), weight) in enumerate(zip(windows, weights, strict=True)):
             if should_cancel is not None and should_cancel():
                 raise JobCancelled("The job was cancelled.")
             report(index / len(windows), f"window {index + 1} of {len(windows)}")
-            if len(windows) == 1:
-                pred = self._predict(audio, style, None)
-            else:
-                pred = self._predict_window(audio, style, start, end, total)
-            out[start:end] += (pred * weight[:, None]).astype(np.float32)
+            if single:
+                out = self._predict(audio, style, None)
+                break
+            pred = self._predict_window(audio, style, start, end, total)
+            pred *= weight[:, None]  # in place: pred is this window's own fresh array
+            out[start:end] += pred
         report(1.0, "done")
         return out.reshape(total, self.vertex_count, 3)
 
