@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from model_core.checkpoint import load_checkpoint
+from model_core.cli import main as training_main
 from model_core.data import MotionCorpus
 from model_core.inference import Animator
 from model_core.synth.corpus import CorpusOptions, generate_corpus
-from model_core.training.cli import main as training_main
 from model_core.training.config import EXAMPLE_CONFIG, config_from_dict, load_config
 from model_core.training.log import RunLog, read_log
 from model_core.training.losses import velocity_mse, vertex_mse

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -130,33 +129,3 @@ def run_evaluate_cli(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(f"Wrote {out}")
     return 0
-
-
-# -- stand-alone entry point ----------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jambatalk", description="Train and evaluate JambaTalk models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train a preset on a dataset folder (TOML config)")
-    add_train_arguments(p)
-    p.set_defaults(func=run_train_cli)
-    p = sub.add_parser("evaluate", help="LVE / FDD / MVE of a checkpoint on a split, next to a static baseline")
-    add_evaluate_arguments(p)
-    p.set_defaults(func=run_evaluate_cli)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m model_core.training.cli train|evaluate ...` (the same commands `jambatalk` wires in)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as exc:
-        print(f"jambatalk {args.command}: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
