@@ -418,7 +418,8 @@ param_objects = st.fixed_dictionaries({}, optional={k: v | json_values for k, v 
 header_values = st.one_of(
     st.none(),
     param_objects.map(lambda d: json.dumps(d).encode()),
-    param_objects.map(lambda d: json.dumps(d, ensure_ascii=False).encode()),  # UTF-8 bytes in a header
+    # UTF-8 bytes in a header; lone surrogates become the invalid bytes a broken client would send.
+    param_objects.map(lambda d: json.dumps(d, ensure_ascii=False).encode("utf-8", "surrogatepass")),
     json_values.map(lambda v: json.dumps(v).encode()),
     # Anything a valid HTTP header value can hold (visible latin-1 and spaces): the worker's parser, not h11's.
     st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_characters="\x7f",
