@@ -150,7 +150,8 @@ def wait_for_idle(max_wait: float, threshold: float = 0.1, interval: float = 2.0
     return share
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), for benchmark reports."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -173,7 +174,7 @@ def machine_info(threads: int) -> dict[str, Any]:
     import transformers
 
     info: dict[str, Any] = {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_cores": available_cores(),
         "logical_cpus": os.cpu_count(),
         "memory_gb": None,

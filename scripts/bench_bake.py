@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jambatalk_blender import bake_math, keyframes, mesh_cache, timing  # noqa: E402
+from model_core.bench import cpu_model  # noqa: E402
 
 MODEL_FPS = 30.0
 VERTICES = 5023  # FLAME
@@ -146,17 +147,6 @@ def reduction_error(weights: np.ndarray, curves: list, shapes: np.ndarray) -> fl
 def total_error(take: np.ndarray, curves: list, shapes: np.ndarray) -> float:
     """Largest vertex distance between the original take and what the reduced keys show (metres)."""
     return shape_key_error(reduced_weights(curves, take.shape[0]), shapes, take)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # -- the benchmark -------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jambatalk_blender.worker_client import LocalWorker  # noqa: E402
+from model_core.bench import cpu_model  # noqa: E402
 from scripts.make_demo_audio import synth_utterance  # noqa: E402
 
 
@@ -108,7 +109,7 @@ def main() -> int:
 
     audio_total = args.clients * args.takes_per_client * args.client_take_seconds
     report = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                     "python": platform.python_version()},
         "model": "small preset, random weights, 5023 vertices, CPU",
         "round_trip": {"take_seconds": args.take_seconds, "runs": runs,
