@@ -88,7 +88,8 @@ def bake_shape_keys(obj: bpy.types.Object, basis: Basis, curves: list[KeyCurve],
     _protect_current_action(key)
     action = bpy.data.actions.new(label)
     action.use_fake_user = True
-    if hasattr(action, "id_root"):
+    # Not hasattr(): reading a new Action's unset id_root makes 4.2 print a warning (5.0 has no id_root).
+    if "id_root" in action.bl_rna.properties:
         action.id_root = "KEY"
     fcurves = compat.fcurves_for(key, action)
     total = 0

@@ -3,12 +3,14 @@ repeated bakes, errors, cancel."""
 
 from __future__ import annotations
 
+import ctypes
+
 import bpy
 import numpy as np
 import pytest
 from conftest import VERTICES, grid_coordinates, make_head, needs_audio, write_wav
 
-from jambatalk_blender import audio_source, bake_job, compat, timing
+from jambatalk_blender import audio_source, bake_job, bake_math, bpy_writers, compat, keyframes, timing
 from jambatalk_blender.bpy_writers import BakeError
 
 
@@ -187,3 +189,36 @@ def test_packed_sound_is_read_from_the_blend(scene, tmp_path):
     wav.unlink()
     source = audio_source.from_strip(scene, strip)
     assert source.path is None and source.data[:4] == b"RIFF"
+
+
+def c_output(capfd) -> str:
+    """What Blender's C code printed since the last read (its warnings go to a buffered C stdout)."""
+    ctypes.CDLL(None).fflush(None)
+    captured = capfd.readouterr()
+    return captured.out + captured.err
+
+
+def test_shape_key_writer_stores_every_key_exactly_and_quietly(capfd):
+    """bake_shape_keys alone (no worker): each curve's keys land as given, LINEAR, on the Key's Action, and
+    Blender prints no RNA warning (reading a new Action's unset id_root printed one on 4.2)."""
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    obj = make_head()
+    frames = np.linspace(0.0, 2.0 * np.pi, 40)
+    bumps = np.stack([np.sin(frames), np.cos(3 * frames)], axis=1)  # (F, 2) weights of two smooth fields
+    fields = np.random.default_rng(3).normal(0.0, 2e-3, (2, VERTICES * 3))
+    basis = bake_math.decompose((bumps @ fields).reshape(-1, VERTICES, 3), variance_target=1.0, max_keys=2)
+    curves = keyframes.reduce_keyframes(basis.weights, basis.scales, 1e-5)
+    capfd.readouterr()
+    info = bpy_writers.bake_shape_keys(obj, basis, curves, timing.scene_frames(5.0, frames.size), "quiet")
+    assert "id_root" not in c_output(capfd)
+    action = obj.data.shape_keys.animation_data.action
+    if "id_root" in action.bl_rna.properties:  # gone in 5.0 (slotted Actions)
+        assert action.id_root == "KEY"
+    by_path = {fc.data_path: fc for fc in compat.action_fcurves(action)}
+    assert info["keyframes"] == keyframes.total_keys(curves) == sum(len(fc.keyframe_points) for fc in by_path.values())
+    for name, curve in zip(info["keys"], curves, strict=True):
+        points = by_path[f'key_blocks["{name}"].value'].keyframe_points
+        co = np.empty(2 * len(points), dtype=np.float32)
+        points.foreach_get("co", co)
+        assert np.array_equal(co[0::2], 5.0 + curve.indices) and np.array_equal(co[1::2], curve.values)
+        assert all(p.interpolation == "LINEAR" for p in points)
