@@ -1,9 +1,10 @@
 """Bake benchmark (pure-Python part): a synthetic 5-minute FLAME-sized take through the extension's bake maths.
 
 Stages timed: resampling the take to the scene rate (30 -> 30 and 30 -> 24 fps), decomposition into shape keys
-(99.5 % energy), keyframe reduction (0.1 mm), and PC2 writing. The bpy writes (shape keys, F-curves) are
-measured by the Blender-side code. Targets from the issue: shape-key bake (decomposition + reduction) <= 3 s,
-PC2 mode (resampling + writing) <= 1 s. Prints a table and writes JSON (default bench_results/bake.json).
+(99.5 % energy), keyframe reduction (0.1 mm), and PC2 writing. The bpy writes (shape keys, F-curves, Mesh
+Cache) are timed, with the operator's settings, by scripts/bench_bake_blender.py under bpy. Targets from the
+issue: shape-key bake (decomposition + reduction) <= 3 s, PC2 mode (resampling + writing) <= 1 s. Prints a
+table and writes JSON (default bench_results/bake.json).
 
     python scripts/bench_bake.py [--seconds 300] [--repeats 3] [--out bench_results/bake.json]
 """
