@@ -7,6 +7,7 @@ exception is a `WorkerError` whose message is a sentence an animator can act on.
 
 from __future__ import annotations
 
+import ast
 import collections
 import contextlib
 import http.client
@@ -23,7 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,10 @@ import numpy as np
 PROTOCOL_VERSION = 1
 PARAMS_HEADER = "X-JambaTalk-Params"
 PARAM_FIELDS = ("model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client")
+NPY_MAGIC = b"\x93NUMPY"
+MAX_NPY_HEADER_BYTES = 65536  # the worker's header is about 128 bytes; anything near this is not its result
+RESULT_DTYPES = ("<f4", "<f2", ">f4", ">f2")  # float32 / float16; no object dtype, so no pickle, ever
+MAX_HOLD_S = 10.0  # longest long poll wait() asks for when nothing needs checking in between
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -162,6 +167,47 @@ def encode_params(**fields: Any) -> str | None:
     return json.dumps(params, ensure_ascii=True, separators=(",", ":"))
 
 
+def parse_npy_header(data: bytes | bytearray | memoryview) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, shape, data offset) of a .npy file's header at the start of `data`; ValueError with a reason.
+
+    Only what the worker sends is accepted: format 1.0-3.0, a float32/float16 descr, C order, a shape of
+    non-negative integers. The header dict is read with ast.literal_eval (literals only: no code, no pickle).
+    """
+    view = memoryview(data).cast("B")
+    if len(view) < 10 or bytes(view[:6]) != NPY_MAGIC:
+        raise ValueError("it is not a .npy file")
+    major, minor = view[6], view[7]
+    if major == 1:
+        start = 10
+        length = int.from_bytes(view[8:10], "little")
+    elif major in (2, 3):
+        start = 12
+        if len(view) < start:
+            raise ValueError("its .npy header is cut short")
+        length = int.from_bytes(view[8:12], "little")
+    else:
+        raise ValueError(f"its .npy format version {major}.{minor} is unknown")
+    if length > MAX_NPY_HEADER_BYTES:
+        raise ValueError(f"its .npy header claims {length} bytes")
+    if len(view) < start + length:
+        raise ValueError("its .npy header is cut short")
+    try:
+        text = bytes(view[start:start + length]).decode("utf-8" if major == 3 else "latin-1")
+        header = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+        raise ValueError("its .npy header is not a Python literal") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise ValueError("its .npy header does not have exactly descr, fortran_order and shape")
+    descr, fortran_order, shape = header["descr"], header["fortran_order"], header["shape"]
+    if not isinstance(descr, str) or descr not in RESULT_DTYPES:
+        raise ValueError(f"its element type {str(descr)[:40]!r} is not float32 or float16")
+    if fortran_order is not False:
+        raise ValueError("it is not in C order")
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError(f"its shape {str(shape)[:60]} is not a tuple of non-negative integers")
+    return np.dtype(descr), shape, start + length
+
+
 # -- HTTP client -------------------------------------------------------------------------------------------
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """The worker never redirects; following one would hand the bearer token to another address."""
@@ -199,16 +245,18 @@ class WorkerClient:
         return f"WorkerClient({self.url!r})"  # never the token: reprs end up in logs and bug reports
 
     # -- low level ---------------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: Mapping[str, str] | None = None, timeout: float | None = None
-                 ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    @contextlib.contextmanager
+    def _open(self, method: str, path: str, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None, timeout: float | None = None
+              ) -> Iterator[http.client.HTTPResponse]:
+        """The open 2xx response, for the caller to read; every failure, also while reading, is a WorkerError."""
         all_headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         all_headers.update(headers or {})
         request = urllib.request.Request(self.url + path, data=body, headers=all_headers, method=method)
         limit = self.timeout if timeout is None else timeout
         try:
             with self._opener.open(request, timeout=limit) as response:
-                return response.status, response.headers, response.read()
+                yield response
         except urllib.error.HTTPError as exc:
             with contextlib.closing(exc):
                 try:
@@ -221,6 +269,12 @@ class WorkerClient:
         except (OSError, http.client.HTTPException) as exc:
             # Raised while reading the body, after urlopen returned (reset, timeout, truncated reply).
             raise self._unreachable(exc, limit) from None
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: Mapping[str, str] | None = None, timeout: float | None = None
+                 ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        with self._open(method, path, body, headers, timeout) as response:
+            return response.status, response.headers, response.read()
 
     def _unreachable(self, reason: object, timeout: float) -> WorkerUnreachable:
         if isinstance(reason, ConnectionRefusedError):
@@ -313,25 +367,67 @@ class WorkerClient:
                               "check the path.") from exc
         return self.submit(data, **params)
 
-    def status(self, job_id: str) -> dict:
-        """GET /jobs/{id}: state, progress (0..1), stage, timings, error."""
-        return self._json("GET", self._job_path(job_id))
+    def status(self, job_id: str, wait: float | None = None) -> dict:
+        """GET /jobs/{id}: state, progress (0..1), stage, timings, error.
+
+        `wait` (seconds) long-polls: the worker holds the reply until the job's state changes or `wait` has
+        passed (a finished job answers at once). A worker without long polling answers at once; tell them apart
+        by the reply's "waited_s", which only a long-polling worker sends.
+        """
+        if wait is None:
+            return self._json("GET", self._job_path(job_id))
+        hold = max(0.0, float(wait))
+        if not math.isfinite(hold):
+            raise WorkerError(f"The status wait must be a finite number of seconds; got {wait}.")
+        return self._json("GET", self._job_path(job_id, f"?wait={hold:.3f}"), timeout=self.timeout + hold)
 
     def result(self, job_id: str) -> tuple[np.ndarray, dict]:
-        """GET /jobs/{id}/result: offsets (T, V, 3) and {fps, start_s, frames, vertices}."""
-        _, headers, payload = self._request("GET", self._job_path(job_id, "/result"))
+        """GET /jobs/{id}/result: offsets (T, V, 3), float32 or float16 as submitted, and
+        {fps, start_s, frames, vertices}.
+
+        The body is read straight into one buffer of its announced length and the array is a view of it, so a
+        large take is neither copied nor held twice; its .npy header is checked (see parse_npy_header).
+        """
+        def unreadable(reason: object) -> WorkerError:
+            return WorkerError(f"The worker's result for job {job_id} is unreadable ({reason}); run the job again.")
+
+        with self._open("GET", self._job_path(job_id, "/result"),
+                        headers={"Accept": "application/octet-stream"}) as response:
+            headers = response.headers
+            try:
+                meta = {"fps": float(headers["X-JambaTalk-Fps"]),
+                        "start_s": float(headers["X-JambaTalk-Start-Seconds"]),
+                        "frames": int(headers["X-JambaTalk-Frames"]),
+                        "vertices": int(headers["X-JambaTalk-Vertices"])}
+                length = int(headers["Content-Length"])
+            except (KeyError, ValueError, TypeError) as exc:
+                raise unreadable(f"missing or bad header {exc}") from None
+            if meta["frames"] < 0 or meta["vertices"] < 0:
+                raise unreadable("negative frame or vertex count")
+            # Never allocate more than the announced take can need: float32 data plus the largest header.
+            most = meta["frames"] * meta["vertices"] * 3 * 4 + 12 + MAX_NPY_HEADER_BYTES
+            if not 10 <= length <= most:
+                raise unreadable(f"{length} bytes for {meta['frames']} frames of {meta['vertices']} vertices")
+            buffer = np.empty(length, dtype=np.uint8)
+            view = memoryview(buffer)
+            got = 0
+            while got < length:
+                n = response.readinto(view[got:])
+                if not n:
+                    raise unreadable(f"the reply ended after {got} of {length} bytes")
+                got += n
         try:
-            offsets = np.load(io.BytesIO(payload), allow_pickle=False)
-            meta = {"fps": float(headers["X-JambaTalk-Fps"]),
-                    "start_s": float(headers["X-JambaTalk-Start-Seconds"]),
-                    "frames": int(headers["X-JambaTalk-Frames"]),
-                    "vertices": int(headers["X-JambaTalk-Vertices"])}
-        except (ValueError, TypeError, OSError, EOFError) as exc:
-            raise WorkerError(f"The worker's result for job {job_id} is unreadable ({exc}); run the job again.") \
-                from None
-        if offsets.ndim != 3 or offsets.shape != (meta["frames"], meta["vertices"], 3):
-            raise WorkerError(f"The worker's result for job {job_id} has shape {offsets.shape}, not "
+            dtype, shape, offset = parse_npy_header(view[:12 + MAX_NPY_HEADER_BYTES])
+        except ValueError as exc:
+            raise unreadable(exc) from None
+        if shape != (meta["frames"], meta["vertices"], 3):
+            raise WorkerError(f"The worker's result for job {job_id} has shape {shape}, not "
                               f"({meta['frames']}, {meta['vertices']}, 3); run the job again.")
+        if length - offset != math.prod(shape) * dtype.itemsize:
+            raise unreadable(f"{length - offset} data bytes for shape {shape} of {dtype.name}")
+        offsets = buffer[offset:].view(dtype).reshape(shape)
+        if not dtype.isnative:
+            offsets = offsets.astype(dtype.newbyteorder("="))
         return offsets, meta
 
     def cancel(self, job_id: str) -> dict:
@@ -345,19 +441,28 @@ class WorkerClient:
     # -- conveniences ------------------------------------------------------------------------------------
     def wait(self, job_id: str, *, poll_s: float = 0.1, on_progress: ProgressCallback | None = None,
              should_cancel: Callable[[], bool] | None = None, timeout_s: float | None = None) -> dict:
-        """Poll until the job is done and return its final status.
+        """Wait until the job is done and return its final status.
+
+        Long-polls (status(wait=...)), so the end of the job is noticed as soon as it happens. `poll_s` is how
+        often on_progress and should_cancel are served; without either, each request is held up to MAX_HOLD_S.
+        Against a worker that answers at once (no long polling) this is plain polling every `poll_s`.
 
         Raises JobFailed (with the worker's sentence), JobCancelledByUser (should_cancel() turned true, which
         also sends DELETE; or someone else cancelled it) or WaitTimeout.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        interval = max(0.0, poll_s)
+        hold = interval if on_progress is not None or should_cancel is not None else max(interval, MAX_HOLD_S)
+        last_state: object = None
         while True:
             if should_cancel is not None and should_cancel():
                 # The user has asked to stop: a worker that is gone or a job already finished changes nothing.
                 with contextlib.suppress(WorkerError):
                     self.cancel(job_id)
                 raise JobCancelledByUser(job_id, "cancelled by the user")
-            status = self.status(job_id)
+            asked = time.monotonic()
+            limit = hold if deadline is None else max(0.0, min(hold, deadline - asked))
+            status = self.status(job_id, wait=limit)
             state = status.get("state")
             if on_progress is not None:
                 on_progress(float(status.get("progress") or 0.0), str(status.get("stage") or state))
@@ -369,7 +474,11 @@ class WorkerClient:
                 raise JobCancelledByUser(job_id, status.get("stage"))
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(job_id, timeout_s or 0.0)
-            time.sleep(poll_s)
+            changed, last_state = state != last_state, state
+            spent = time.monotonic() - asked
+            if not changed and spent < interval:
+                # Answered early with nothing new: an older worker that does not hold replies. Poll as before.
+                time.sleep(interval - spent)
 
     def animate(self, audio: bytes, *, poll_s: float = 0.1, on_progress: ProgressCallback | None = None,
                 should_cancel: Callable[[], bool] | None = None, timeout_s: float | None = None,

@@ -6,7 +6,10 @@ One worker is shared by most tests (see tests/worker_fixtures.py); the few that 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http.client
+import io
 import json
 import os
 import queue
@@ -29,6 +32,7 @@ from jambatalk_blender.worker_client import (
     WaitTimeout,
     WorkerAuthError,
     WorkerClient,
+    WorkerError,
     WorkerNotRunning,
     WorkerRequestError,
     WorkerStartError,
@@ -138,6 +142,24 @@ def test_float16_result(worker: LocalWorker, base: np.ndarray) -> None:
     np.testing.assert_allclose(offsets.astype(np.float32), base, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_result_bytes_are_the_npy_file_the_client_reads(worker: LocalWorker, dtype: str) -> None:
+    # The worker streams the array from memory; the client reads it into one buffer and views it. Both ends
+    # must agree with numpy's own .npy reader on the exact bytes sent.
+    job_id = worker.client.submit(WAV, dtype=dtype, strength=1.5)
+    worker.client.wait(job_id)
+    status, headers, payload = raw_request(worker, "GET", f"/jobs/{job_id}/result")
+    assert status == 200 and int(headers["content-length"]) == len(payload)
+    reference = np.load(io.BytesIO(payload), allow_pickle=False)
+    offsets, meta = worker.client.result(job_id)
+    assert offsets.dtype == reference.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(offsets, reference)
+    assert offsets.shape == (meta["frames"], VERTICES, 3)
+    assert offsets.flags.writeable and offsets.flags.c_contiguous and offsets.flags.aligned
+    head_status, head_headers, head_payload = raw_request(worker, "HEAD", f"/jobs/{job_id}/result")
+    assert head_status == 200 and head_payload == b"" and head_headers["content-length"] == str(len(payload))
+
+
 def test_strength_scales_offsets(worker: LocalWorker, base: np.ndarray) -> None:
     offsets, _ = worker.client.animate(WAV, strength=2.0)
     np.testing.assert_allclose(offsets, 2.0 * base, atol=1e-6, rtol=0)
@@ -174,6 +196,147 @@ def test_result_headers(worker: LocalWorker) -> None:
     assert float(headers["x-jambatalk-start-seconds"]) == 0.25
     assert int(headers["x-jambatalk-vertices"]) == VERTICES
     assert payload[:6] == b"\x93NUMPY"
+
+
+def run_asgi(app, method: str = "GET") -> list[dict]:
+    """Drive one ASGI response in-process; the messages it sends."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "method": method, "headers": []}, receive, send))
+    return sent
+
+
+@pytest.mark.parametrize("shape,dtype,chunk", [((5, 7, 3), np.float32, 16), ((5, 7, 3), np.float16, 100),
+                                               ((5, 7, 3), np.float32, 10**6), ((0, 7, 3), np.float32, 8)])
+def test_npy_response_streams_the_array_in_chunks(shape: tuple[int, ...], dtype, chunk: int) -> None:
+    from model_core.worker.app import NpyResponse
+
+    array = np.arange(np.prod(shape), dtype=np.float32).reshape(shape).astype(dtype)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    expected = buffer.getvalue()
+    start, *bodies = run_asgi(NpyResponse(array, {"X-Test": "1"}, chunk_bytes=chunk))
+    headers = dict(start["headers"])
+    assert start["status"] == 200 and headers[b"content-length"] == str(len(expected)).encode()
+    assert headers[b"content-type"] == b"application/octet-stream" and headers[b"x-test"] == b"1"
+    assert b"".join(bytes(m["body"]) for m in bodies) == expected
+    assert [m["more_body"] for m in bodies] == [True] * (len(bodies) - 1) + [False]
+    assert all(len(m["body"]) <= chunk for m in bodies[1:])
+    assert len(bodies) == 1 + -(-array.nbytes // chunk)  # the header, then ceil(nbytes / chunk) slices
+    head = run_asgi(NpyResponse(array, {}), method="HEAD")
+    assert [m.get("body") for m in head[1:]] == [b""] and not head[-1]["more_body"]
+
+
+def test_job_board_watchers_see_each_state_change() -> None:
+    from model_core.worker.jobs import JobBoard, JobRequest
+
+    release = threading.Event()
+
+    def runner(request, progress, should_cancel):
+        release.wait(10)
+        return np.zeros((1, 2, 3), np.float32), 1, 30.0
+
+    board = JobBoard(runner)
+    try:
+        calls: list[str] = []
+        job, _ = board.submit(JobRequest(model="m", samples=np.zeros(10, np.float32)))
+
+        def record() -> None:
+            calls.append(job.state)
+
+        found = board.watch(job.id, record)
+        assert found is not None and found[0] is job
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls == ["running"]
+        release.set()
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert calls == ["running", "done"]
+        board.unwatch(job, record)
+        board.unwatch(job, record)  # twice: harmless
+        assert job.watchers == []
+        finished: list[int] = []
+        assert board.watch(job.id, lambda: finished.append(1)) is not None  # already done: not registered
+        assert job.watchers == [] and finished == []
+        assert board.watch("no-such-job", lambda: None) is None
+        # Once released (the worker is stopping), a watch on an unfinished job is answered at once.
+        release.clear()
+        second, _ = board.submit(JobRequest(model="m", samples=np.zeros(10, np.float32)))
+        board.release_watchers()
+        board.watch(second.id, lambda: finished.append(2))
+        assert finished == [2]
+        release.set()
+    finally:
+        board.stop()
+
+
+# -- long polling ---------------------------------------------------------------------------------------------
+def test_long_poll_returns_when_the_job_ends(worker: LocalWorker, record_property) -> None:
+    client = worker.client
+    before = time.monotonic()
+    job_id = client.submit(long_clip(), client="long-poll")
+    states = []
+    while True:
+        status = client.status(job_id, wait=60)
+        returned = time.monotonic()
+        states.append(status["state"])
+        assert status["waited_s"] < 50, status
+        if status["state"] in ("done", "failed", "cancelled"):
+            break
+    assert status["state"] == "done", status
+    assert states[-2:] == ["running", "done"] or states == ["done"], states
+    # The job ended at created + elapsed_s (worker clock); created lies after `before` (client clock), so this
+    # bounds from above how long the reply came after the end: a long poll answers at once, not at its timeout.
+    latency = returned - (before + status["elapsed_s"])
+    record_property("long_poll_latency_s", round(latency, 3))
+    print(f"\nlong poll: states {states}, answered at most {latency:.3f} s after the job ended")
+    assert latency < 2.0
+    # A finished job answers at once, whatever the wait.
+    asked = time.monotonic()
+    again = client.status(job_id, wait=30)
+    assert again["state"] == "done" and time.monotonic() - asked < 5 and again["waited_s"] < 1
+    client.result(job_id)
+
+
+def test_long_poll_holds_for_its_wait_while_nothing_changes(worker: LocalWorker) -> None:
+    client = worker.client
+    blocker = client.submit(long_clip(), client="blocker")
+    try:
+        wait_state(client, blocker, ("running",))
+        queued = client.submit(WAV, client="blocked")
+        asked = time.monotonic()
+        status = client.status(queued, wait=0.5)
+        took = time.monotonic() - asked
+        assert status["state"] == "queued" and status["position"] == 0 and 0.5 <= status["waited_s"] < 5
+        assert took >= 0.5
+        client.cancel(queued)
+        assert client.status(queued, wait=10)["state"] == "cancelled"
+    finally:
+        client.cancel(blocker)
+    wait_state(client, blocker, ("cancelled", "done", "failed"))
+    assert_idle(client)
+
+
+def test_bad_long_poll_wait_is_400(worker: LocalWorker) -> None:
+    job_id = worker.client.submit(WAV)
+    worker.client.wait(job_id)
+    for value in ("-1", "abc", "nan", "inf", "", "1e999"):
+        status, _, payload = raw_request(worker, "GET", f"/jobs/{job_id}?wait={value}")
+        assert status == 400 and json_error(status, payload)["code"] == "bad_params", value
+    status, _, payload = raw_request(worker, "GET", "/jobs/000000-doesnotexist?wait=1")
+    assert status == 404 and json_error(status, payload)["code"] == "unknown_job"
+    status, _, payload = raw_request(worker, "GET", f"/jobs/{job_id}?wait=0")
+    assert status == 200 and json.loads(payload)["state"] == "done" and "waited_s" in json.loads(payload)
+    status, _, payload = raw_request(worker, "GET", f"/jobs/{job_id}")
+    assert status == 200 and "waited_s" not in json.loads(payload)  # the plain status is unchanged
 
 
 # -- auth and the Host guard ----------------------------------------------------------------------------------
@@ -567,16 +730,32 @@ def test_worker_exits_when_its_parent_dies(checkpoint) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM on Windows")
 def test_sigterm_stops_the_worker_cleanly(checkpoint) -> None:
     local = start_worker(checkpoint)
+    answered: list[float] = []
+
+    def long_poll(job_id: str) -> None:
+        with contextlib.suppress(WorkerError):
+            local.client.status(job_id, wait=60)
+        answered.append(time.monotonic())
+
     try:
         job_id = local.client.submit(long_clip())
         wait_state(local.client, job_id, ("running",))
+        # A long poll on a job queued behind it: nothing changes for it until the running job ends.
+        behind = local.client.submit(long_clip(), client="behind")
+        poller = threading.Thread(target=long_poll, args=(behind,))
+        poller.start()
+        time.sleep(0.3)  # the long poll is being held
         os.kill(local.pid, signal.SIGTERM)
         sent_at = time.monotonic()
         code = local.process.wait(timeout=60)  # the running job stops at its next window boundary
         took = time.monotonic() - sent_at
+        poller.join(timeout=70)
     finally:
         local.stop()
-    print(f"\nworker exit after SIGTERM with a running job: {took:.2f} s, exit code {code}")
+    print(f"\nworker exit after SIGTERM with a running job: {took:.2f} s, exit code {code}; the held long poll "
+          f"was answered after {answered[0] - sent_at:.2f} s")
+    # Released at once, rather than held until the running job ends (or up to uvicorn's 5 s graceful timeout).
+    assert answered and answered[0] - sent_at < 1.0
     with pytest.raises(WorkerNotRunning):
         local.client.health()  # the port is released
     assert code == 0

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import stat
+import struct
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jambatalk_blender.worker_client import (
+    MAX_NPY_HEADER_BYTES,
     JobCancelledByUser,
     LocalWorker,
     VertexCountMismatch,
@@ -25,6 +34,7 @@ from jambatalk_blender.worker_client import (
     WorkerStartError,
     check_vertex_count,
     encode_params,
+    parse_npy_header,
 )
 from tests import worker_fixtures as wf
 from tests.worker_fixtures import VERTICES
@@ -197,3 +207,194 @@ def test_worker_stdout_is_drained_after_ready(tmp_path: Path) -> None:
     finally:
         local.stop(timeout_s=1)
     assert local.process.returncode is not None
+
+
+# -- a stand-in worker, to send the client what a real worker never would -------------------------------------
+Reply = tuple[int, dict[str, str], bytes]
+
+
+class FakeWorker:
+    """A loopback HTTP server whose replies a test chooses: `routes` maps a path (without query) to a function
+    of the full request path returning (status, headers, body). Every request is recorded with its time."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable[[str], Reply]] = {}
+        self.requests: list[tuple[float, str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                fake.requests.append((time.monotonic(), self.path))
+                route = fake.routes.get(self.path.split("?", 1)[0])
+                status, headers, body = route(self.path) if route else (404, {}, b"{}")
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                if "Content-Length" not in headers:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)  # HTTP/1.0: the connection closes after this, even if the body is short
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.client = WorkerClient(f"http://127.0.0.1:{self.server.server_address[1]}", "t" * 32, timeout=10)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def fake() -> Iterator[FakeWorker]:
+    worker = FakeWorker()
+    yield worker
+    worker.close()
+
+
+def npy(array: np.ndarray, **save_args: object) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, **save_args)
+    return buffer.getvalue()
+
+
+def npy_with_header(header: str, data: bytes = b"", version: int = 1) -> bytes:
+    """A .npy image with exactly this header text (padded like numpy's) and data."""
+    text = header.encode("latin-1") + b"\n"
+    if version == 1:
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + data
+    return b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<I", len(text)) + text + data
+
+
+def result_reply(body: bytes, frames: int, vertices: int, **overrides: str) -> Callable[[str], Reply]:
+    headers = {"Content-Type": "application/octet-stream", "X-JambaTalk-Fps": "30.0",
+               "X-JambaTalk-Start-Seconds": "0.0", "X-JambaTalk-Frames": str(frames),
+               "X-JambaTalk-Vertices": str(vertices), "Content-Length": str(len(body)), **overrides}
+    return lambda path: (200, headers, body)
+
+
+OFFSETS = np.random.default_rng(3).normal(size=(6, 5, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f2", ">f4", ">f2"])
+def test_result_round_trip_of_each_accepted_dtype(fake: FakeWorker, dtype: str) -> None:
+    fake.routes["/jobs/j/result"] = result_reply(npy(OFFSETS.astype(dtype)), 6, 5, **{"X-JambaTalk-Fps": "25.0"})
+    offsets, meta = fake.client.result("j")
+    assert offsets.dtype == np.dtype(dtype).newbyteorder("=") and offsets.dtype.isnative
+    np.testing.assert_array_equal(offsets, OFFSETS.astype(dtype))
+    assert meta == {"fps": 25.0, "start_s": 0.0, "frames": 6, "vertices": 5}
+    assert offsets.flags.writeable and offsets.flags.c_contiguous and offsets.flags.aligned
+
+
+MALFORMED_RESULTS = [
+    # id, body, words in the error
+    ("object dtype (pickle)", npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "not float32 or float16"),
+    ("float64", npy(OFFSETS.astype(np.float64)), "not float32 or float16"),
+    ("int32", npy(OFFSETS.astype(np.int32)), "not float32 or float16"),
+    ("fortran order", npy(np.asfortranarray(OFFSETS)), "not in C order"),
+    ("wrong shape", npy(OFFSETS[:5]), "has shape (5, 5, 3)"),
+    ("not npy", b"PK\x03\x04" + bytes(400), "not a .npy file"),
+    ("unknown version", b"\x93NUMPY\x09\x00" + bytes(400), "version 9.0"),
+    ("code in the header", npy_with_header("{'descr': '<f4', 'fortran_order': False, "
+                                          "'shape': __import__('os').getpid()}", OFFSETS.tobytes()),
+     "not a Python literal"),
+    ("extra header key", npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (6, 5, 3), "
+                                         "'x': 1}", OFFSETS.tobytes()), "exactly descr, fortran_order and shape"),
+    ("header is a list", npy_with_header("['<f4', False, (6, 5, 3)]", OFFSETS.tobytes()),
+     "exactly descr, fortran_order and shape"),
+    ("bool in the shape", npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (6, 5, True)}",
+                                          OFFSETS.tobytes()), "non-negative integers"),
+    ("huge header length", b"\x93NUMPY\x02\x00" + struct.pack("<I", 2**31) + bytes(400), "claims"),
+    ("header cut short", npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (6, 5, 3)}")[:30],
+     "cut short"),
+    ("extra data", npy(OFFSETS) + b"\0" * 4, "data bytes for shape"),
+    ("version 2 header, short data", npy_with_header("{'descr': '<f4', 'fortran_order': False, "
+                                                     "'shape': (6, 5, 3)}", OFFSETS.tobytes()[:-4], version=2),
+     "data bytes for shape"),
+]
+
+
+@pytest.mark.parametrize("body,words", [case[1:] for case in MALFORMED_RESULTS],
+                         ids=[case[0] for case in MALFORMED_RESULTS])
+def test_malformed_results_are_refused(fake: FakeWorker, body: bytes, words: str) -> None:
+    fake.routes["/jobs/j/result"] = result_reply(body, 6, 5)
+    with pytest.raises(WorkerError) as caught:
+        fake.client.result("j")
+    assert words in str(caught.value)
+    assert str(caught.value).startswith("The worker's result for job j ") and str(caught.value).endswith(".")
+
+
+def test_result_never_allocates_more_than_the_take_needs(fake: FakeWorker) -> None:
+    # A Content-Length far beyond frames x vertices x 3 floats is refused before any buffer is allocated.
+    fake.routes["/jobs/j/result"] = result_reply(npy(OFFSETS), 6, 5, **{"Content-Length": str(2**40)})
+    with pytest.raises(WorkerError, match="1099511627776 bytes for 6 frames of 5 vertices"):
+        fake.client.result("j")
+
+
+@pytest.mark.parametrize("missing", ["X-JambaTalk-Fps", "X-JambaTalk-Frames", "Content-Length"])
+def test_result_without_its_headers_is_refused(fake: FakeWorker, missing: str) -> None:
+    reply = result_reply(npy(OFFSETS), 6, 5)
+
+    def without(path: str) -> Reply:
+        status, headers, body = reply(path)
+        # Content-Length is added back by the handler unless present: send a wrong one for that case.
+        headers = {k: v for k, v in headers.items() if k != missing}
+        if missing == "Content-Length":
+            headers["Content-Length"] = "many"
+        return status, headers, body
+
+    fake.routes["/jobs/j/result"] = without
+    with pytest.raises(WorkerError, match="missing or bad header"):
+        fake.client.result("j")
+
+
+def test_truncated_result_is_an_error(fake: FakeWorker) -> None:
+    body = npy(OFFSETS)
+    fake.routes["/jobs/j/result"] = result_reply(body[:-40], 6, 5, **{"Content-Length": str(len(body))})
+    with pytest.raises(WorkerError, match=f"the reply ended after {len(body) - 40} of {len(body)} bytes"):
+        fake.client.result("j")
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(data=st.binary(max_size=200), version=st.sampled_from([b"\x01\x00", b"\x02\x00", b"\x03\x00"]))
+def test_fuzz_npy_header_parser(data: bytes, version: bytes) -> None:
+    # Whatever follows the magic, the parser answers a header it fully checked or a ValueError: nothing else.
+    try:
+        dtype, shape, offset = parse_npy_header(b"\x93NUMPY" + version + data)
+    except ValueError:
+        return
+    assert dtype.kind == "f" and dtype.itemsize in (2, 4) and all(n >= 0 for n in shape)
+    assert 10 <= offset <= 12 + MAX_NPY_HEADER_BYTES
+
+
+def test_wait_polls_a_worker_without_long_polling(fake: FakeWorker) -> None:
+    # An older worker ignores ?wait= and answers at once: wait() must fall back to one request per poll_s,
+    # not spin.
+    started = time.monotonic()
+
+    def status(path: str) -> Reply:
+        state = "done" if time.monotonic() - started > 0.4 else "running"
+        return 200, {"Content-Type": "application/json"}, json.dumps({"state": state, "progress": 0.5}).encode()
+
+    fake.routes["/jobs/j"] = status
+    seen: list[float] = []
+    assert fake.client.wait("j", poll_s=0.1, on_progress=lambda p, s: seen.append(p))["state"] == "done"
+    assert all("?wait=0.100" in path for _, path in fake.requests), fake.requests
+    assert 4 <= len(fake.requests) <= 8, f"{len(fake.requests)} requests in 0.4 s with poll_s=0.1"
+    assert len(seen) == len(fake.requests)
+
+
+def test_long_poll_gets_time_beyond_the_socket_timeout(fake: FakeWorker) -> None:
+    def held(path: str) -> Reply:
+        time.sleep(1.5)  # the worker holds the reply for the whole wait
+        return 200, {}, json.dumps({"state": "running", "waited_s": 1.5}).encode()
+
+    fake.routes["/jobs/j"] = held
+    client = WorkerClient(fake.client.url, "t" * 32, timeout=1.0)
+    assert client.status("j", wait=1.5)["waited_s"] == 1.5
+    with pytest.raises(WorkerError, match="finite"):
+        client.status("j", wait=float("inf"))

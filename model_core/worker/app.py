@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import io
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -20,11 +23,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from model_core import __version__
 from model_core.audio_io import AudioError, crop_seconds, decode_audio_bytes
 from model_core.worker import PROTOCOL_VERSION
-from model_core.worker.jobs import DONE, JobBoard, JobRequest
+from model_core.worker.jobs import DONE, FINISHED, JobBoard, JobRequest
 from model_core.worker.models import ModelRegistry
 
 MAX_PARAMS_BYTES = 16 * 1024
 PARAMS_HEADER = "x-jambatalk-params"
+MAX_WAIT_SECONDS = 60.0  # the longest a long-polling GET /jobs/{id}?wait=S is held
+RESULT_CHUNK_BYTES = 2**20  # one body message of a result stream: large writes, bounded buffering
 
 
 @dataclass
@@ -87,6 +92,51 @@ class GuardMiddleware:
 
 class BodyTooLarge(Exception):
     pass
+
+
+def npy_header(array: np.ndarray) -> bytes:
+    """The .npy (format 1.0) header for a C-contiguous array; the data bytes follow it unchanged."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
+    return buffer.getvalue()
+
+
+class NpyResponse(Response):
+    """An array sent as a .npy file straight from its memory: the header, then the array's own bytes in
+    RESULT_CHUNK_BYTES slices of a memoryview. No joined copy of the file is ever built, and the server's
+    flow control (drained before each message) keeps its buffering to about one chunk."""
+
+    def __init__(self, array: np.ndarray, headers: dict[str, str], chunk_bytes: int | None = None) -> None:
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        self.header = npy_header(array)
+        self.data = memoryview(array.reshape(-1)).cast("B")
+        self.chunk_bytes = max(1, int(RESULT_CHUNK_BYTES if chunk_bytes is None else chunk_bytes))
+        length = len(self.header) + self.data.nbytes
+        super().__init__(None, media_type="application/octet-stream",
+                         headers={**headers, "Content-Length": str(length)})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": self.header, "more_body": self.data.nbytes > 0})
+        total, step = self.data.nbytes, self.chunk_bytes
+        for start in range(0, total, step):
+            await send({"type": "http.response.body", "body": self.data[start:start + step],
+                        "more_body": start + step < total})
+
+
+def parse_wait(raw: str) -> float:
+    """The `wait` query parameter of GET /jobs/{id}: seconds to hold the reply, 0..MAX_WAIT_SECONDS (capped)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"Query parameter wait must be a number of seconds; got {raw[:40]!r}.") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("Query parameter wait must be a finite number of seconds, 0 or more.")
+    return min(value, MAX_WAIT_SECONDS)
 
 
 def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
@@ -207,11 +257,42 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         return found, None
 
     async def status(request: Request) -> Response:
-        found, failure = lookup(request)
-        if failure:
-            return failure
+        raw_wait = request.query_params.get("wait")
+        if raw_wait is None:
+            found, failure = lookup(request)
+            if failure:
+                return failure
+            job, position = found
+            return JSONResponse(job.status(position))
+        try:
+            hold = parse_wait(raw_wait)
+        except ValueError as exc:
+            return error(400, "bad_params", str(exc))
+        # Long poll: hold the reply until the job's state changes (or it is already finished), at most `hold` s.
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:  # runs on the job thread, under the board's lock
+            loop.call_soon_threadsafe(changed.set)
+
+        job_id = request.path_params["job_id"]
+        started = loop.time()
+        found = board.watch(job_id, wake)
+        if found is None:
+            return error(404, "unknown_job", "No such job: it never existed or its result expired.")
         job, position = found
-        return JSONResponse(job.status(position))
+        try:
+            if job.state not in FINISHED and hold > 0:
+                try:
+                    await asyncio.wait_for(changed.wait(), hold)
+                except TimeoutError:
+                    pass
+        finally:
+            board.unwatch(job, wake)
+        if changed.is_set():
+            again = board.get(job_id)
+            position = again[1] if again is not None else None
+        return JSONResponse({**job.status(position), "waited_s": round(loop.time() - started, 4)})
 
     async def result(request: Request) -> Response:
         found, failure = lookup(request)
@@ -221,11 +302,11 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         if job.state != DONE or job.result is None:
             reason = job.error or f"the job is {job.state}"
             return error(409, "not_ready", f"No result: {reason}.")
-        return Response(job.result, media_type="application/octet-stream", headers={
+        return NpyResponse(job.result, headers={
             "X-JambaTalk-Fps": repr(job.fps),
             "X-JambaTalk-Start-Seconds": repr(job.request.start_s),
             "X-JambaTalk-Frames": str(job.frames),
-            "X-JambaTalk-Vertices": str(registry.slots[job.request.model].animator.vertex_count),
+            "X-JambaTalk-Vertices": str(job.result.shape[1]),
         })
 
     async def cancel(request: Request) -> Response:

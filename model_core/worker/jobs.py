@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import secrets
 import threading
@@ -41,10 +42,13 @@ class Job:
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
     finished: float | None = None
-    result: bytes | None = None  # .npy bytes
+    result: np.ndarray | None = None  # (T, V, 3) offsets, C-contiguous, in the requested dtype
     frames: int | None = None
     fps: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # Called (under the board's lock, so they must be quick and thread-safe) whenever `state` changes;
+    # long-polling requests register here. See JobBoard.watch.
+    watchers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def status(self, position: int | None = None) -> dict:
         now = time.monotonic()
@@ -64,9 +68,10 @@ class Job:
         }
 
 
-# A runner turns a request into (npy bytes, frames, fps); it calls progress(fraction, stage) and must
-# raise JobCancelled-like errors when should_cancel() becomes true.
-Runner = Callable[[JobRequest, Callable[[float, str], None], Callable[[], bool]], tuple[bytes, int, float]]
+# A runner turns a request into (offsets array, frames, fps); it calls progress(fraction, stage) and must
+# raise JobCancelledError when should_cancel() becomes true. The array is kept as the job's result and sent
+# from memory as .npy, so it should already have the requested dtype and be C-contiguous.
+Runner = Callable[[JobRequest, Callable[[float, str], None], Callable[[], bool]], tuple[np.ndarray, int, float]]
 
 
 class JobCancelledError(RuntimeError):
@@ -91,6 +96,7 @@ class JobBoard:
         self._queues: collections.OrderedDict[str, collections.deque[Job]] = collections.OrderedDict()
         self._lock = threading.Condition()
         self._stopping = False
+        self._released = False
         self._running: Job | None = None
         self._ids = itertools.count()
         self._thread = threading.Thread(target=self._loop, name="jambatalk-jobs", daemon=True)
@@ -118,6 +124,35 @@ class JobBoard:
             if job is None:
                 return None
             return job, self._position_locked(job) if job.state == QUEUED else None
+
+    def watch(self, job_id: str, callback: Callable[[], None]) -> tuple[Job, int | None] | None:
+        """Like get(), and also call `callback` at the job's next state change, unless it has already finished.
+
+        Register and read the state under one lock, so a change between the two cannot be missed. The callback
+        runs on whichever thread changes the state, under the board's lock: it must only hand over (e.g.
+        loop.call_soon_threadsafe). Always pair with unwatch().
+        """
+        with self._lock:
+            found = self.get(job_id)
+            if found is not None and found[0].state not in FINISHED:
+                if self._released:
+                    callback()  # the worker is stopping: nobody should wait
+                else:
+                    found[0].watchers.append(callback)
+            return found
+
+    def unwatch(self, job: Job, callback: Callable[[], None]) -> None:
+        with self._lock:
+            with contextlib.suppress(ValueError):
+                job.watchers.remove(callback)
+
+    def release_watchers(self) -> None:
+        """Call every watcher now, and from now on at once on watch(): the worker is stopping, so long polls
+        answer immediately instead of holding up the server's graceful shutdown."""
+        with self._lock:
+            self._released = True
+            for job in self._jobs.values():
+                self._notify_locked(job)
 
     def cancel(self, job_id: str) -> Job | None:
         with self._lock:
@@ -181,6 +216,7 @@ class JobBoard:
                     continue
                 job.state, job.stage, job.started = RUNNING, "starting", time.monotonic()
                 self._running = job
+                self._notify_locked(job)
             self._run(job)
 
     def _run(self, job: Job) -> None:
@@ -208,7 +244,16 @@ class JobBoard:
     # -- bookkeeping ---------------------------------------------------------------------------
     def _finish_locked(self, job: Job, state: str, stage: str, error: str | None = None) -> None:
         job.state, job.stage, job.error, job.finished = state, stage, error, time.monotonic()
+        self._notify_locked(job)
         self._expire_locked()
+
+    @staticmethod
+    def _notify_locked(job: Job) -> None:
+        for callback in list(job.watchers):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a waiter whose event loop has gone must not break the board
+                pass
 
     def _position_locked(self, job: Job) -> int:
         """Jobs that will run before this one under round-robin (an estimate when clients come and go)."""

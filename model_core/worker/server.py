@@ -123,7 +123,7 @@ def serve(options: ServeOptions) -> int:
     for slot in registry.slots.values():
         if not slot.ready:
             print(f"WARNING: checkpoint {slot.path} failed to load: {slot.error}", file=sys.stderr)
-    board = JobBoard(registry.run, ttl_s=options.result_ttl)
+    board = JobBoard(registry.animate, ttl_s=options.result_ttl)
     sock = bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     host_for_url = f"[{options.host}]" if ":" in options.host else options.host
@@ -155,8 +155,15 @@ def serve(options: ServeOptions) -> int:
                 return
             await asyncio.sleep(PARENT_POLL_SECONDS)
 
+    async def release_waiters_on_exit() -> None:
+        # However the stop comes (POST /shutdown, SIGTERM/SIGINT through uvicorn, parent death), long-polling
+        # requests must answer now rather than hold the graceful shutdown for up to their `wait`.
+        while not server.should_exit:
+            await asyncio.sleep(0.05)
+        board.release_watchers()
+
     async def main() -> None:
-        tasks = [asyncio.create_task(announce())]
+        tasks = [asyncio.create_task(announce()), asyncio.create_task(release_waiters_on_exit())]
         if options.parent_pid:
             tasks.append(asyncio.create_task(watch_parent(options.parent_pid)))
         try:
