@@ -2,7 +2,7 @@
 
 Stages (each prints its wall time): generate the corpus (skipped when WORK/corpus already holds the same one),
 train `models/demo/train.toml`, score the best checkpoint (LVE against the static template, jaw-opening
-correlation, bilabial closures), then install the checkpoint, the demo head and the scores into models/demo/.
+correlation, bilabial closures), then install the checkpoint and the scores into models/demo/.
 
     scripts/train_demo_model [--work runs/demo-model] [--threads 2] [--no-install]
 """
@@ -20,14 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model_core.synth.corpus import CorpusOptions  # noqa: E402
+from model_core.synth.demo_take import DEMO_CORPUS as CORPUS  # noqa: E402
 
 DEMO_DIR = ROOT / "models" / "demo"
 CONFIG = DEMO_DIR / "train.toml"
 CHECKPOINT_NAME = "jambatalk-demo-small.safetensors"
-# The corpus: 20 speakers (14 train, 3 validation, 3 test) x 30 sentences of 2-5 s, a 3033-vertex head.
-CORPUS = CorpusOptions(seed=0, subjects=20, sentences=30, min_seconds=2.0, max_seconds=5.0, vertices=3000)
-DEMO_SPEAKER = "Synth_18_F"  # a test speaker: the demo animates a voice and a face the model never saw
 
 
 def jambatalk(*args: str) -> None:
@@ -69,9 +66,8 @@ def score(checkpoint: Path, corpus: Path, threads: int) -> dict:
 def install(run: Path, corpus: Path, scores: dict) -> None:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run / "best.safetensors", DEMO_DIR / CHECKPOINT_NAME)
-    shutil.copyfile(corpus / "mesh" / f"{DEMO_SPEAKER}.obj", DEMO_DIR / "demo-head.obj")
     (DEMO_DIR / "metrics.json").write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
-    print(f"[train_demo_model] installed {DEMO_DIR / CHECKPOINT_NAME}, demo-head.obj and metrics.json")
+    print(f"[train_demo_model] installed {DEMO_DIR / CHECKPOINT_NAME} and metrics.json")
 
 
 def main() -> int:
