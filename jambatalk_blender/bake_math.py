@@ -14,10 +14,27 @@ for just 1500 of those frames on the 2-core test machine) and so are both Gram m
 `decompose` finds the subspace with a randomized range finder (one power iteration) on a strided subset of
 <= 2048 frames (speech shapes recur many times per minute, so every 5th frame sees them), then projects *all*
 frames onto it and rotates within it (Rayleigh-Ritz), so ``explained``, the choice of K and ``error_max_m``
-are exact for the whole take. If the subset missed energy, the frames fitting worst are added and the search
-repeats. The whole take is read about three times (energies, projection, error): ~1 s for 5 minutes.
-Small matrices (K x K Gram matrices) go through eigh rather than QR/SVD of tall ones, and products are done
-in few large BLAS calls: each call wakes BLAS threads, which costs milliseconds on a busy machine.
+are exact for the whole take. The sketch starts 32 wide; when the subset needs more keys it is widened by
+new random columns deflated against the directions already found (not restarted), straight to the cap
+(max_keys + oversampling) when the missing energy shows K will be max_keys anyway: on a noisy take that never
+reaches the target this sketches 74 columns once instead of 32 + 64 + 74. If the subset missed energy, the
+frames fitting worst are added and the search repeats. The whole take is read about three times (energies,
+projection, error): ~1 s for 5 minutes. Small matrices (K x K Gram matrices) go through eigh rather than
+QR/SVD of tall ones, and products are done in few large BLAS calls: each call wakes BLAS threads, which then
+spin, costing milliseconds of wall and CPU time on a busy machine.
+
+Choosing K: the smallest number of keys reaching ``variance_target`` of the energy (at most max_keys). The
+energy share is a poor proxy on noisy takes: sensor noise spread over every vertex holds a fixed share of the
+energy that no key budget removes (0.2 % on the benchmark take, so 99.9 % is never reached and K = max_keys,
+44 of its 64 keys fitting noise). Given the animator's tolerance (``error_tolerance_m``, the keyframe
+reduction's), K may stop earlier, at the smallest k whose largest vertex error over the take is
+* <= half the tolerance (the keyframe reduction is bounded by the tolerance against the unreduced keys, so
+  1.5x the tolerance is the worst case; it typically adds 1/8 to 1/4 of it, keeping the baked mesh within), or
+* within a tenth of the tolerance of the error with all max_keys keys: the keys after k would change no
+  vertex visibly, e.g. once only noise is left (the benchmark take: 20 keys, 0.063 mm as with 64 keys).
+Candidate k are judged, by bisection, on the 64 frames with the largest residual energy after k keys (exact
+and cheap from the weights); the exact error over the whole take is then measured for the chosen K, and if
+it breaks the rule the worst frame joins the judged ones and K is chosen again.
 """
 
 from __future__ import annotations
@@ -28,13 +45,18 @@ from dataclasses import dataclass
 import numpy as np
 
 _OVERSAMPLE = 10  # extra sketch columns beyond the keys we expect to keep: the usual randomized-SVD margin
-_FIRST_WIDTH = 32  # first sketch width; doubles (up to max_keys + oversample) when the take needs more keys
+_FIRST_WIDTH = 32  # first sketch width; widened (up to max_keys + oversample) when the take needs more keys
 _POWER_ITERATIONS = 1  # speech spectra fall fast; one pass of subspace iteration is plenty with oversampling
 _ENRICH_ROUNDS = 2  # times the worst-fit frames may be added to the subset when it missed energy
 _ENRICH_FRAMES = 256
 _EXACT_MAX_VALUES = 500_000  # below this many matrix entries a full LAPACK SVD is cheaper than being clever
 _BLOCK_FRAMES = 64  # frames per element-wise block when measuring errors: small buffers stay in cache
 _PRODUCT_FRAMES = 1024  # frames per matrix product when measuring errors
+# K by the animator's tolerance (decompose's error_tolerance_m; module note):
+_ERROR_SHARE = 0.5  # the decomposition may use half the tolerance: the keyframe reduction needs the rest
+_GAIN_SHARE = 0.1  # keys that would lower the max error by less than this share of the tolerance are not worth it
+_CHECK_FRAMES = 64  # frames (those the candidate keys fit worst) on which a candidate K is judged
+_VERIFY_ROUNDS = 3  # whole-take re-checks of K when the judged frames missed the worst one
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,15 +120,16 @@ def _validated_take(offsets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=np.float32).reshape(data.shape[0], -1)
 
 
-def _orthonormal(m: np.ndarray, floor: float = 1e-14) -> np.ndarray:
+def _orthonormal(m: np.ndarray, floor: float = 1e-14, passes: int = 2) -> np.ndarray:
     """Orthonormal float64 basis of m's column space, via the eigenvectors of its small Gram matrix.
 
     LAPACK QR/SVD of a 15069 x 32 matrix took 0.3-0.6 s here; the 32 x 32 Gram route takes milliseconds. It
     squares the condition number, so directions below ``floor`` of the top energy are dropped (float32 data
-    cannot resolve them anyway) and the result is cleaned with a second pass.
+    cannot resolve them anyway) and the result is cleaned with a second pass. One pass is enough where the
+    result only feeds a float32 product (every BLAS call costs a thread wake-up on a busy machine).
     """
     m = m.astype(np.float64, copy=False)
-    for _ in range(2):
+    for _ in range(passes):
         energies, vectors = np.linalg.eigh(m.T @ m)
         keep = energies > energies[-1] * floor if energies.size and energies[-1] > 0 else energies < 0
         m = m @ (vectors[:, keep] / np.sqrt(energies[keep]))
@@ -118,28 +141,97 @@ def _principal(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     ``m @ rotation`` has orthogonal columns whose squared norms are the energies (the SVD's s**2).
     """
-    energies, vectors = np.linalg.eigh(m.T @ m)
+    return _principal_of_gram(m.T @ m)
+
+
+def _principal_of_gram(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rotation, energies) of a Gram matrix m.T @ m: eigenvectors by decreasing eigenvalue, tiny ones dropped."""
+    energies, vectors = np.linalg.eigh(gram)
     order = np.argsort(energies)[::-1]
     energies, vectors = energies[order], vectors[:, order]
     keep = energies > energies[0] * 1e-14 if energies.size and energies[0] > 0 else energies < 0
     return vectors[:, keep], energies[keep]
 
 
-def _sketch(rows: np.ndarray, width: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Dominant row space of ``rows`` (S, D): ((D, r <= width) orthonormal float64 basis, best first; energies).
+class _Sketch:
+    """A growing orthonormal basis ``q`` (S, r) of the dominant column space of ``rows`` (S, D), float64.
 
-    Randomized range finder with subspace iteration (Halko, Martinsson & Tropp 2011, alg. 4.4). The energies
-    are those of ``rows`` along each direction (slight underestimates of its top squared singular values).
+    Randomized range finder with subspace iteration (Halko, Martinsson & Tropp 2011, alg. 4.4). Widening adds a
+    new random block deflated against ``q`` (each iteration projects the found directions out), so it goes on
+    where the narrower sketch stopped: a sketch widened 32 -> 74 costs one 74-column sketch, where restarting
+    cost 32 + 64 + 74 columns. ``z = rows.T @ q`` (D, r) and its Gram matrix are kept, so the energies of
+    ``rows`` within the basis come from the small (r, r) matrix.
     """
-    dims = rows.shape[1]
-    q = _orthonormal(rows @ rng.standard_normal((dims, width), dtype=np.float32))
-    for _ in range(_POWER_ITERATIONS):
-        z = _orthonormal(rows.T @ q.astype(np.float32))
-        q = _orthonormal(rows @ z.astype(np.float32))
-    # rows ~= q q^T rows, so the principal directions of z = rows^T q (D, r) are those of rows, by energy.
-    z = (rows.T @ q.astype(np.float32)).astype(np.float64)
-    rotation, energies = _principal(z)
-    return _orthonormal(z @ rotation), energies
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self.q = np.zeros((rows.shape[0], 0))
+        self.z = np.zeros((rows.shape[1], 0))
+        self.gram = np.zeros((0, 0))
+
+    @property
+    def width(self) -> int:
+        return int(self.q.shape[1])
+
+    def _new_columns(self, m: np.ndarray) -> np.ndarray:
+        """Orthonormal columns spanning m (S, w) without the span of q (float64 deflation: one round does).
+
+        Columns that deflation leaves below 1e-5 of m's largest column (the rows have no more directions to
+        give, only float32 rounding) are dropped rather than inflated into noise.
+        """
+        m = m.astype(np.float64)
+        reference = float(np.einsum("ij,ij->j", m, m).max()) if m.size else 0.0
+        if self.width:
+            m -= self.q @ (self.q.T @ m)
+        energies, vectors = np.linalg.eigh(m.T @ m)
+        keep = energies > max(reference * 1e-10, energies[-1] * 1e-14) if energies.size else energies < 0
+        return m @ (vectors[:, keep] / np.sqrt(energies[keep]))
+
+    def widen(self, width: int, rng: np.random.Generator) -> int:
+        """Add up to ``width`` directions; returns how many were added (fewer once the rows' rank is reached)."""
+        rows = self.rows
+        if width <= 0:
+            return 0
+        q = self._new_columns(rows @ rng.standard_normal((rows.shape[1], width), dtype=np.float32))
+        for _ in range(_POWER_ITERATIONS):
+            if not q.shape[1]:
+                break
+            z = _orthonormal(rows.T @ q.astype(np.float32), passes=1)
+            q = self._new_columns(rows @ z.astype(np.float32))
+        if not q.shape[1]:
+            return 0
+        z = (rows.T @ q.astype(np.float32)).astype(np.float64)
+        self.q, self.z = np.hstack([self.q, q]), np.hstack([self.z, z])
+        cross = self.z.T @ z  # the Gram matrix's new columns (old rows and the new block's own) in one product
+        self.gram = np.block([[self.gram, cross[:-z.shape[1]]], [cross.T]])
+        return int(q.shape[1])
+
+    def energies(self) -> np.ndarray:
+        """Energies of ``rows`` along its principal directions within the basis, best first."""
+        return np.clip(np.linalg.eigvalsh(self.gram)[::-1], 0.0, None)
+
+    def directions(self) -> np.ndarray:
+        """(D, r') orthonormal principal directions of ``rows`` within the basis, best first."""
+        # rows ~= q q^T rows, so the principal directions of z = rows^T q are those of rows, by energy.
+        rotation, energies = _principal_of_gram(self.gram)
+        if not energies.size:
+            return np.zeros((self.z.shape[0], 0))
+        v = self.z @ (rotation / np.sqrt(energies))
+        # The Gram route leaves v off orthonormal by ~1e-16 x the energy spread: clean it only where that shows.
+        return _orthonormal(v) if energies[0] > 1e8 * energies[-1] else v
+
+
+def _next_width(width: int, cap: int, energies: np.ndarray, missing: float) -> int:
+    """Sketch width to try after ``width`` fell short of the target by ``missing`` energy.
+
+    Doubles, but goes straight to ``cap`` when that is close, or when even at the weakest direction's energy
+    (the spectrum only falls from there) the missing energy needs more directions than ``cap`` allows: then K
+    will be max_keys and the sketch must be as wide as it gets anyway.
+    """
+    weakest = float(energies[-1]) if energies.size else 0.0
+    if weakest <= 0.0 or missing / weakest > cap or 2 * width + _FIRST_WIDTH // 2 >= cap:
+        return cap
+    return 2 * width
 
 
 def _first_reaching(cumulative: np.ndarray, target: float) -> int | None:
@@ -168,14 +260,20 @@ def _randomized(a: np.ndarray, row_energy: np.ndarray, target: float, max_keys: 
     width = min(width_cap, _FIRST_WIDTH)
     for round_ in range(_ENRICH_ROUNDS + 1):
         sub_total = float(row_energy[picked].sum())
+        sketch = _Sketch(rows)
         # Widen the sketch until the subset reaches the target with the oversampling margin to spare.
         while True:
-            v, sub_energies = _sketch(rows, width, rng)
-            k_sub = _first_reaching(np.cumsum(sub_energies), target * sub_total)
-            if width >= width_cap or (k_sub is not None and k_sub + _OVERSAMPLE <= width):
+            added = sketch.widen(width - sketch.width, rng)
+            sub_energies = sketch.energies()
+            cumulative = np.cumsum(sub_energies)
+            k_sub = _first_reaching(cumulative, target * sub_total)
+            width = sketch.width
+            if (width >= width_cap or added == 0 or
+                    (k_sub is not None and k_sub + _OVERSAMPLE <= width)):
                 break
-            width = min(width_cap, 2 * width)
-        weights, directions, energies = _rayleigh_ritz(a, v)
+            missing = target * sub_total - (float(cumulative[-1]) if cumulative.size else 0.0)
+            width = _next_width(width, width_cap, sub_energies, missing)
+        weights, directions, energies = _rayleigh_ritz(a, sketch.directions())
         keep = min(max_keys, energies.shape[0])
         full_share = float(energies[:keep].sum()) / total
         if full_share >= target or round_ == _ENRICH_ROUNDS:
@@ -192,8 +290,56 @@ def _randomized(a: np.ndarray, row_energy: np.ndarray, target: float, max_keys: 
             return weights, directions, energies
         picked = np.union1d(picked, worst)
         rows = a[picked]
-        width = min(width_cap, 2 * width)
+        width = min(width_cap, max(_FIRST_WIDTH, 2 * width))
     raise AssertionError("unreachable")
+
+
+class _ErrorRule:
+    """K by the animator's tolerance (module note), judged on the frames the candidate keys fit worst.
+
+    ``weights`` (F, m) and ``directions`` (D, m) are the take's principal weights and orthonormal directions,
+    best first; only the first ``limit`` (<= max_keys) are candidates. A frame's residual energy after k keys
+    is exact and cheap (its energy minus its first k squared weights), so the frames with the most are where
+    the largest vertex error is sought; frames that the exact whole-take check found worst are added to them.
+    """
+
+    def __init__(self, a: np.ndarray, row_energy: np.ndarray, weights: np.ndarray, directions: np.ndarray,
+                 limit: int, tolerance: float) -> None:
+        self.a, self.limit = a, limit
+        self.weights = weights[:, :limit].astype(np.float32)
+        self.directions = np.ascontiguousarray(directions[:, :limit].T, dtype=np.float32)
+        self.residual = row_energy[:, None] - np.cumsum(np.square(weights[:, :limit]), axis=1)
+        self.allowed = tolerance * _ERROR_SHARE
+        self.gain = tolerance * _GAIN_SHARE
+        self.extra = np.zeros(0, dtype=np.int64)
+        self._floor: dict[int, float] = {}
+
+    def holds(self, k: int) -> bool:
+        """Whether k keys are enough: error <= allowed, or within ``gain`` of what all ``limit`` keys give."""
+        residual = self.residual[:, k - 1]
+        count = min(_CHECK_FRAMES, residual.size)
+        frames = np.union1d(np.argpartition(residual, residual.size - count)[residual.size - count:], self.extra)
+        take = self.a[frames]
+        error = float(_frame_errors(take, self.weights[frames, :k], self.directions[:k]).max())
+        if error <= self.allowed:
+            return True
+        # What all limit keys give on these frames: per frame it does not depend on k, so it is cached.
+        new = np.array([f not in self._floor for f in frames.tolist()])
+        if new.any():
+            floors = _frame_errors(take[new], self.weights[frames[new]], self.directions)
+            self._floor.update(zip(frames[new].tolist(), floors.tolist(), strict=True))
+        return error <= max(self._floor[f] for f in frames.tolist()) + self.gain
+
+    def smallest(self, lo: int = 1) -> int:
+        """Smallest k in [lo, limit] that holds, by bisection (the error falls with k, if not strictly)."""
+        hi = self.limit  # holds by definition: it is within gain of itself
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.holds(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi
 
 
 def _exact(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -207,6 +353,7 @@ def decompose(
     max_keys: int = 64,
     min_keys: int = 1,
     *,
+    error_tolerance_m: float | None = None,
     method: str = "auto",
     sample_frames: int = 2048,
     seed: int = 0,
@@ -215,10 +362,13 @@ def decompose(
     """Shape keys + weights for a take of (F, V, 3) offsets from the neutral face.
 
     K is the smallest number of keys whose share of the take's energy reaches ``variance_target``, clamped to
-    [min_keys, max_keys]. ``method``: "exact" (LAPACK SVD of the whole take), "randomized" (see the module
-    note; ``sample_frames`` bounds the subset, ``seed`` makes it reproducible) or "auto" (exact for tiny takes).
-    Keys beyond the take's rank (e.g. ``min_keys`` on a silent take) are all-zero shapes with zero weights.
-    ``measure_error=False`` skips one pass over the take and leaves ``error_max_m`` NaN.
+    [min_keys, max_keys]. With ``error_tolerance_m`` (the keyframe tolerance in metres), K may be smaller: the
+    smallest whose largest vertex error is <= half the tolerance, or within a tenth of the tolerance of what
+    all max_keys keys achieve (module note). ``method``: "exact" (LAPACK SVD of the whole take), "randomized"
+    (see the module note; ``sample_frames`` bounds the subset, ``seed`` makes it reproducible) or "auto" (exact
+    for tiny takes). Keys beyond the take's rank (e.g. ``min_keys`` on a silent take) are all-zero shapes with
+    zero weights. ``measure_error=False`` skips one pass over the take and leaves ``error_max_m`` NaN (and
+    the tolerance rule unchecked on the whole take).
     """
     if not 0.0 < float(variance_target) <= 1.0:
         raise ValueError(f"variance_target must be in (0, 1], got {variance_target!r}")
@@ -226,6 +376,8 @@ def decompose(
         raise ValueError(f"max_keys must be at least 1, got {max_keys!r}")
     if not 0 <= int(min_keys) <= int(max_keys):
         raise ValueError(f"min_keys must be between 0 and max_keys ({max_keys}), got {min_keys!r}")
+    if error_tolerance_m is not None and not (math.isfinite(float(error_tolerance_m)) and error_tolerance_m > 0):
+        raise ValueError(f"error_tolerance_m must be a positive number of metres or None, got {error_tolerance_m!r}")
     if method not in ("auto", "exact", "randomized"):
         raise ValueError(f"method must be 'auto', 'exact' or 'randomized', got {method!r}")
     if int(sample_frames) < 1:
@@ -238,9 +390,10 @@ def decompose(
     if not math.isfinite(total):
         raise ValueError("offsets contain NaN or infinite values (or values too large to square in float32)")
 
+    rule = None
     if total == 0.0:
         weights, directions, energies = np.zeros((frames, 0)), np.zeros((dims, 0)), np.zeros(0)
-        n_keys = min_keys
+        n_keys = by_variance = min_keys
     else:
         if method == "exact" or (method == "auto" and a.size <= _EXACT_MAX_VALUES):
             weights, directions, energies = _exact(a)
@@ -249,14 +402,31 @@ def decompose(
                                                         int(sample_frames), seed)
         reached = _first_reaching(np.cumsum(energies), variance_target * total)
         # Unreached (target 1.0 against rounding, or a take needing more than max_keys): keep all we have.
-        n_keys = min(max_keys, max(min_keys, reached if reached is not None else energies.shape[0]))
+        n_keys = by_variance = min(max_keys, max(min_keys, reached if reached is not None else energies.shape[0]))
+        if error_tolerance_m is not None:
+            rule = _ErrorRule(a, row_energy, weights, directions, min(max_keys, energies.shape[0]),
+                              float(error_tolerance_m))
+            n_keys = min(by_variance, max(min_keys, rule.smallest()))
 
     shapes, key_weights = _normalised(weights, directions, n_keys)
+    error = math.nan
+    if measure_error:
+        error, worst_frame = _max_error(a, key_weights, shapes)
+        # The tolerance rule judged K on sampled frames: if the whole take is worse than allowed, judge again
+        # with the worst frame included (a few rounds at most; each costs one pass over the take).
+        for _ in range(_VERIFY_ROUNDS):
+            if rule is None or n_keys >= by_variance or error <= rule.allowed:
+                break
+            rule.extra = np.union1d(rule.extra, [worst_frame])
+            if rule.holds(n_keys):
+                break
+            n_keys = min(by_variance, rule.smallest(n_keys + 1))
+            shapes, key_weights = _normalised(weights, directions, n_keys)
+            error, worst_frame = _max_error(a, key_weights, shapes)
     explained = np.zeros(n_keys)
     kept = min(n_keys, energies.shape[0])
     if total > 0:
         explained[:kept] = energies[:kept] / total
-    error = _max_error(a, key_weights, shapes) if measure_error else math.nan
     return Basis(shapes=shapes.reshape(n_keys, dims // 3, 3), weights=key_weights, explained=explained,
                  error_max_m=error)
 
@@ -279,15 +449,15 @@ def _normalised(weights: np.ndarray, directions: np.ndarray, n_keys: int) -> tup
     return shapes, out
 
 
-def _max_error(a: np.ndarray, weights: np.ndarray, shapes: np.ndarray) -> float:
-    """Largest per-vertex distance between the take (F, D) and weights @ shapes, in blocks of frames."""
+def _max_error(a: np.ndarray, weights: np.ndarray, shapes: np.ndarray) -> tuple[float, int]:
+    """(largest per-vertex distance between the take (F, D) and weights @ shapes, the frame where it is)."""
     frames, dims = a.shape
     # Few large products (each BLAS call costs a thread wake-up, ruinous on a busy machine), then the
     # element-wise work in small cache-sized slices. Buffers are reused: fresh ones page-fault every 4 KiB.
     big = min(_PRODUCT_FRAMES, frames)
     recon = np.empty((big, dims), dtype=np.float32)
     dist2 = np.empty((_BLOCK_FRAMES, dims // 3), dtype=np.float32)
-    worst = 0.0
+    worst, worst_frame = 0.0, 0
     for s in range(0, frames, big):
         n = min(big, frames - s)
         np.matmul(weights[s:s + n], shapes, out=recon[:n])
@@ -300,8 +470,18 @@ def _max_error(a: np.ndarray, weights: np.ndarray, shapes: np.ndarray) -> float:
             # Three strided adds: numpy's sum over a length-3 last axis is ~20x slower.
             np.add(xyz[:, :, 0], xyz[:, :, 1], out=d)
             d += xyz[:, :, 2]
-            worst = max(worst, float(d.max()))
-    return math.sqrt(worst)
+            block_worst = float(d.max())
+            if block_worst > worst:
+                worst, worst_frame = block_worst, s + t + int(d.argmax()) // d.shape[1]
+    return math.sqrt(worst), worst_frame
+
+
+def _frame_errors(a: np.ndarray, weights: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+    """(F,) largest per-vertex distance in each frame between a few frames a (F, D) and weights @ shapes."""
+    r = a - weights @ shapes
+    np.square(r, out=r)
+    xyz = r.reshape(r.shape[0], -1, 3)
+    return np.sqrt((xyz[:, :, 0] + xyz[:, :, 1] + xyz[:, :, 2]).max(axis=1))
 
 
 def reconstruct(basis: Basis) -> np.ndarray:

@@ -6,11 +6,14 @@ Builds a FLAME-sized (5023-vertex) mesh in an empty factory scene, makes the sam
   `bpy_writers.bake_shape_keys` (shape keys, a new Action, one F-curve per key);
 * mesh cache: `timing.resample_to_scene` -> `bpy_writers.bake_mesh_cache` (PC2 file + Mesh Cache modifier).
 Every repeat starts from a fresh scene. Then the scene is evaluated (depsgraph) on sampled frames, plus the frame
-numpy predicts to be worst, and compared with neutral + offsets. Settings are the operator's (`BakeSettings`).
+numpy predicts to be worst, and compared with neutral + offsets. Settings are the operator's (`BakeSettings`);
+``--k-by-tolerance`` also passes the keyframe tolerance to the decomposition (``error_tolerance_m``: K chosen
+by the animator's tolerance too), as BakeJob.apply would with that one-argument change.
 Targets from the issue: shape-key bake <= 3 s, PC2 mode <= 1 s. Prints a table; the JSON
 (default bench_results/bake_blender.json) keeps one entry per bpy version and settings.
 
     .venv-blender/bin/python scripts/bench_bake_blender.py [--seconds 300] [--repeats 3] [--fps 30]
+        [--k-by-tolerance]
 """
 
 from __future__ import annotations
@@ -117,11 +120,14 @@ SUB = "  "  # stage names starting with this are parts of the stage above them, 
 
 
 def shape_key_bake(obj: bpy.types.Object, scene: bpy.types.Scene, offsets: np.ndarray,
-                   settings: BakeSettings) -> tuple[dict, Laps, bake_math.Basis, np.ndarray, list]:
+                   settings: BakeSettings, k_by_tolerance: bool = False,
+                   ) -> tuple[dict, Laps, bake_math.Basis, np.ndarray, list]:
     """(summary, stage laps, basis, scene-rate weights, curves): BakeJob.apply's SHAPE_KEYS branch."""
     laps = Laps()
     scene_fps = timing.effective_fps(scene.render.fps, scene.render.fps_base)
-    basis = bake_math.decompose(offsets, variance_target=settings.variance_target, max_keys=settings.max_keys)
+    k_rule = {"error_tolerance_m": settings.tolerance_m} if k_by_tolerance else {}
+    basis = bake_math.decompose(offsets, variance_target=settings.variance_target, max_keys=settings.max_keys,
+                                **k_rule)
     laps.lap("decompose")
     weights = timing.resample_to_scene(basis.weights, MODEL_FPS, scene_fps)
     curves = keyframes.reduce_keyframes(weights, basis.scales, settings.tolerance_m, shapes=basis.shapes)
@@ -212,7 +218,7 @@ def with_total(stages: dict[str, float]) -> dict[str, float]:
 
 
 def measure(mode: str, repeats: int, take: np.ndarray, head: np.ndarray, fps: int, scratch: Path,
-            settings: BakeSettings) -> tuple[dict, Any, bpy.types.Object]:
+            settings: BakeSettings, k_by_tolerance: bool) -> tuple[dict, Any, bpy.types.Object]:
     """Run one mode ``repeats`` times, each from a fresh scene: (timings, last result, object)."""
     frames = timing.scene_frame_count(take.shape[0], MODEL_FPS, fps)
     wall, cpu, shares, result, obj = [], [], [], None, None
@@ -224,7 +230,7 @@ def measure(mode: str, repeats: int, take: np.ndarray, head: np.ndarray, fps: in
         result = None  # free the previous run's arrays first
         j0, cpu0 = busy_jiffies(), time.process_time()
         if mode == "SHAPE_KEYS":
-            result = shape_key_bake(obj, bpy.context.scene, take, settings)
+            result = shape_key_bake(obj, bpy.context.scene, take, settings, k_by_tolerance)
         else:
             result = pc2_bake(obj, bpy.context.scene, take)
         shares.append(foreign_share(j0, busy_jiffies(), time.process_time() - cpu0))
@@ -266,7 +272,8 @@ def check_pc2(obj: bpy.types.Object, head: np.ndarray, result: tuple, samples: i
             "eval_ms_per_frame": 1e3 * eval_s}
 
 
-def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeSettings, scratch: Path) -> dict:
+def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeSettings, k_by_tolerance: bool,
+        scratch: Path) -> dict:
     t0 = time.perf_counter()
     take, head = synthetic_take(seconds)
     print(f"bpy {bpy.app.version_string}: take {take.shape[0]} frames x {take.shape[1]} vertices, built in "
@@ -275,7 +282,7 @@ def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeSett
     modes: dict[str, dict] = {}
     for mode in ("SHAPE_KEYS", "MESH_CACHE"):
         load_before = os.getloadavg()
-        timings, result, obj = measure(mode, repeats, take, head, fps, scratch, settings)
+        timings, result, obj = measure(mode, repeats, take, head, fps, scratch, settings, k_by_tolerance)
         load_after = os.getloadavg()
         check = (check_shape_keys(obj, head, reference, result, samples) if mode == "SHAPE_KEYS"
                  else check_pc2(obj, head, result, samples))
@@ -286,7 +293,7 @@ def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeSett
         "take": {"seconds": seconds, "model_frames": int(take.shape[0]), "vertices": int(take.shape[1]),
                  "model_fps": MODEL_FPS, "scene_fps": fps, "scene_frames": int(reference.shape[0])},
         "settings": {"variance_target": settings.variance_target, "max_keys": settings.max_keys,
-                     "tolerance_m": settings.tolerance_m},
+                     "tolerance_m": settings.tolerance_m, "k_by_tolerance": k_by_tolerance},
         "targets_s": {"SHAPE_KEYS": TARGET_BAKE_S, "MESH_CACHE": TARGET_PC2_S},
         "modes": modes,
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
@@ -326,13 +333,14 @@ def check_lines(mode: str, c: dict, tolerance_m: float) -> list[str]:
 def table(report: dict) -> str:
     t, st = report["take"], report["settings"]
     lines = [f"bpy {report['bpy']}: {t['scene_frames']} scene frames at {t['scene_fps']} fps, {t['vertices']} "
-             f"vertices; variance target {st['variance_target']}, max {st['max_keys']} keys",
+             f"vertices; variance target {st['variance_target']}, max {st['max_keys']} keys, K by tolerance: "
+             f"{'yes' if st.get('k_by_tolerance') else 'no'}",
              "cpu s = median CPU seconds of this process (all threads)"]
     for mode, m in report["modes"].items():
         load = ", ".join(f"{x:.2f}" for x in m["loadavg_after"])
         busy = [s for s in m["foreign_share"] if s is not None]
         busy_text = f"; other processes used {100 * statistics.mean(busy):.0f} % of the CPUs" if busy else ""
-        lines += ["", f"{mode} (load average after: {load}{busy_text})"]
+        lines += ["", f"{mode} (load average before: {m['loadavg_before'][0]:.2f}, after: {load}{busy_text})"]
         lines += stage_lines(m, report["targets_s"][mode])
         lines += check_lines(mode, m["check"], st["tolerance_m"])
     return "\n".join(lines)
@@ -346,8 +354,9 @@ def save(report: dict, out: Path) -> None:
             existing = json.loads(out.read_text(encoding="utf-8"))
     runs = existing.get("runs", {}) if isinstance(existing.get("runs"), dict) else {}
     t, st = report["take"], report["settings"]
+    rule = ", K by tolerance" if st.get("k_by_tolerance") else ""
     runs[f"bpy {report['bpy']}, {t['seconds']:g} s at {t['scene_fps']} fps, variance target "
-         f"{st['variance_target']}"] = report
+         f"{st['variance_target']}{rule}"] = report
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"runs": runs}, indent=2) + "\n", encoding="utf-8")
 
@@ -362,12 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=defaults.tolerance_m, help="metres")
     parser.add_argument("--variance-target", type=float, default=defaults.variance_target)
     parser.add_argument("--max-keys", type=int, default=defaults.max_keys)
+    parser.add_argument("--k-by-tolerance", action="store_true",
+                        help="pass the tolerance to the decomposition too (error_tolerance_m)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_results" / "bake_blender.json")
     args = parser.parse_args(argv)
     settings = BakeSettings(tolerance_m=args.tolerance, variance_target=args.variance_target,
                             max_keys=args.max_keys)
     with tempfile.TemporaryDirectory(prefix="jt-bench-bake-") as scratch:
-        report = run(args.seconds, max(1, args.repeats), args.fps, args.samples, settings, Path(scratch))
+        report = run(args.seconds, max(1, args.repeats), args.fps, args.samples, settings, args.k_by_tolerance,
+                     Path(scratch))
         bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # let go of the scratch .blend
     print(table(report))
     save(report, args.out)

@@ -139,6 +139,45 @@ def test_weight_tolerances_rules():
     np.testing.assert_allclose(tight[[0, 1, 3]] * scales[[0, 1, 3]], 1e-4, rtol=2e-3)
 
 
+def reference_rdp(y, eps):
+    """Keys of one curve by textbook recursive Ramer-Douglas-Peucker (split each segment at its first worst
+    frame while that frame is off by more than eps), keys holding float32 values: the one-curve-at-a-time
+    definition the vectorised reduction must reproduce exactly."""
+    stored = y.astype(np.float32).astype(np.float64)
+    keys = {0, y.size - 1}
+    todo = [(0, y.size - 1)]
+    while todo:
+        left, right = todo.pop()
+        if right - left < 2:
+            continue
+        frames = np.arange(left + 1, right)
+        approx = stored[left] + (stored[right] - stored[left]) * ((frames - left) / (right - left))
+        err = np.abs(y[left + 1:right] - approx) / eps
+        worst = int(np.argmax(err))
+        if err[worst] > 1.0:
+            keys.add(left + 1 + worst)
+            todo += [(left, left + 1 + worst), (left + 1 + worst, right)]
+    return np.array(sorted(keys))
+
+
+@pytest.mark.parametrize("kind", ["smooth", "noise", "steps"])
+def test_vectorised_reduction_matches_one_curve_rdp(kind):
+    rng = np.random.default_rng(3)
+    frames, count = 700, 5
+    if kind == "smooth":
+        weights = smooth_curves(frames, count, seed=4)
+    elif kind == "noise":  # deep recursion: ~60 passes on the benchmark's noise keys
+        weights = smooth_curves(frames, count, seed=4) + rng.normal(0.0, 0.05, (frames, count))
+    else:
+        weights = np.repeat(rng.uniform(-1, 1, (frames // 20 + 1, count)), 20, axis=0)[:frames]
+    eps = np.array([1e-3, 1e-2, 3e-2, 0.1, np.inf])
+    curves = reduce_curves(weights, eps)
+    for k, curve in enumerate(curves):
+        expected = reference_rdp(weights[:, k], eps[k]) if np.isfinite(eps[k]) else np.array([0, frames - 1])
+        np.testing.assert_array_equal(curve.indices, expected)
+        np.testing.assert_array_equal(curve.values, weights[curve.indices, k].astype(np.float32))
+
+
 def test_bad_arguments():
     weights = np.zeros((10, 2))
     with pytest.raises(ValueError, match="tolerance"):
