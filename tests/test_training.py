@@ -20,7 +20,7 @@ from model_core.inference import Animator
 from model_core.synth.corpus import CorpusOptions, generate_corpus
 from model_core.training.config import EXAMPLE_CONFIG, config_from_dict, load_config
 from model_core.training.log import RunLog, read_log
-from model_core.training.losses import velocity_mse, vertex_mse
+from model_core.training.losses import lip_mse, velocity_mse, vertex_mse
 from model_core.training.state import capture_rng, optimizer_from_flat, optimizer_to_flat, restore_rng
 from model_core.training.trainer import Trainer
 
@@ -120,6 +120,22 @@ def test_losses_match_hand_computed_values():
     assert float(velocity_mse(pred, target)) == pytest.approx(4 / 4)
     longer = torch.cat([pred, torch.full((1, 1, 2), 50.0)], dim=1)  # an extra frame is ignored
     assert float(vertex_mse(longer, target)) == float(vertex_mse(pred, target))
+
+
+def test_lip_term_weighs_only_the_lip_coordinates():
+    target = torch.zeros(1, 2, 6)  # two frames of two vertices (x, y, z each)
+    pred = torch.tensor([[[1.0, 0, 0, 5.0, 5.0, 5.0], [1.0, 0, 0, 5.0, 5.0, 5.0]]])
+    lips = torch.tensor([0, 1, 2])  # vertex 0 only
+    assert float(lip_mse(pred, target, lips)) == pytest.approx(1 / 3 + 0.0)  # still: no velocity error
+    moving = pred.clone()
+    moving[0, 1, 0] = 3.0
+    assert float(lip_mse(moving, target, lips)) == pytest.approx((1 + 9) / 6 + 4 / 3)
+
+
+def test_lip_weight_trains_and_is_logged(corpus, tmp_path):
+    cfg = config_for(corpus, tmp_path / "run", {"train": {"epochs": 1, "lip_weight": 500.0}})
+    Trainer(cfg, progress=False).run()
+    assert float(read_log(tmp_path / "run" / "log.csv")[0]["train_lip_mse"]) > 0
 
 
 def test_optimizer_and_rng_state_round_trip_without_pickle():

@@ -55,6 +55,7 @@ class TrainOptions:
     seed: int = 0
     vertex_weight: float = 1000.0
     velocity_weight: float = 1000.0
+    lip_weight: float = 0.0
     moe_balance_weight: float = 0.0
     eval_every: int = 1
     best_metric: str = "vertex_mse"
@@ -105,6 +106,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least {low} (got {value}).")
         for name, value in (("train.lr", t.lr), ("train.max_seconds", t.max_seconds), ("train.grad_clip", t.grad_clip),
                             ("train.max_minutes", t.max_minutes), ("train.moe_balance_weight", t.moe_balance_weight),
+                            ("train.lip_weight", t.lip_weight),
                             ("train.vertex_weight", t.vertex_weight), ("train.velocity_weight", t.velocity_weight)):
             if value < 0:
                 raise ValueError(f"{name} must not be negative (got {value}).")
@@ -253,6 +255,7 @@ grad_clip = 1.0               # gradient-norm clipping (0: off)
 seed = 0
 vertex_weight = 1000.0        # official loss: 1000 * vertex MSE + 1000 * velocity MSE
 velocity_weight = 1000.0
+lip_weight = 0.0              # extra vertex + velocity MSE on the lip vertices only (not official; needs lips)
 moe_balance_weight = 0.0      # weight of the MoE load-balancing loss (official: not used)
 eval_every = 1                # validate every N epochs
 best_metric = "vertex_mse"    # vertex_mse (official) | lve

@@ -31,7 +31,7 @@ from model_core.training.config import TrainConfig
 from model_core.training.evaluate import EvalResult, autocast, evaluate_samples
 from model_core.training.lipreading import AsrTeacher, LipReader, lip_losses
 from model_core.training.log import RunLog
-from model_core.training.losses import velocity_mse, vertex_mse
+from model_core.training.losses import lip_mse, velocity_mse, vertex_mse
 from model_core.training.setup import build_model, resolve_runtime
 from model_core.training.state import load_training_state, new_token, save_training_state
 
@@ -125,6 +125,7 @@ class Trainer:
         self.val_takes = self.corpus.split("val", required=False)
         self.train_subjects = sorted({t.subject for t in self.train_takes})
         self.lips, self.upper = self._masks()
+        self.lip_coordinates = self._lip_coordinates()
         self.template = self.corpus.mean_template(self.train_subjects)
 
         seed_everything(self.opts.seed)
@@ -152,7 +153,7 @@ class Trainer:
     # -- setup helpers ----------------------------------------------------------------------------------------
     def _masks(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Masks for validation LVE/FDD and the lip reader: required when the run depends on them."""
-        needed = self.cfg.lip_reading.enabled or self.opts.best_metric == "lve"
+        needed = self.cfg.lip_reading.enabled or self.opts.best_metric == "lve" or self.opts.lip_weight > 0
         try:
             lips, upper = self.corpus.masks(self.cfg.data.lips or None, self.cfg.data.upper_face or None)
         except MaskError as exc:
@@ -161,6 +162,13 @@ class Trainer:
             self._say(f"Note: validation reports vertex MSE only ({exc})")
             return None, None
         return lips.indices, upper.indices
+
+    def _lip_coordinates(self) -> torch.Tensor | None:
+        """Indices into the flattened (V*3) motion of the lip vertices' x, y, z (for train.lip_weight)."""
+        if not self.opts.lip_weight:
+            return None
+        vertices = torch.as_tensor(np.unique(self.lips), dtype=torch.long)
+        return (vertices[:, None] * 3 + torch.arange(3)).reshape(-1).to(self.device)
 
     def _lip_branch(self) -> LipBranch | None:
         opts = self.cfg.lip_reading
@@ -286,6 +294,9 @@ class Trainer:
             offsets = self.model.decode(self.model.encode(batch.audio, frame_count=frames), batch.style)
         parts = {"vertex_mse": vertex_mse(offsets, batch.motion), "velocity_mse": velocity_mse(offsets, batch.motion)}
         loss = o.vertex_weight * parts["vertex_mse"] + o.velocity_weight * parts["velocity_mse"]
+        if self.lip_coordinates is not None:
+            parts["lip_mse"] = lip_mse(offsets, batch.motion, self.lip_coordinates)
+            loss = loss + o.lip_weight * parts["lip_mse"]
         if o.moe_balance_weight:
             parts["moe_balance"] = self.model.moe_aux_loss().to(loss.device)
             loss = loss + o.moe_balance_weight * parts["moe_balance"]
