@@ -14,8 +14,11 @@ import http.client
 import io
 import json
 import math
+import mmap
 import os
 import queue
+import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ NPY_MAGIC = b"\x93NUMPY"
 MAX_NPY_HEADER_BYTES = 65536  # the worker's header is about 128 bytes; anything near this is not its result
 RESULT_DTYPES = ("<f4", "<f2", ">f4", ">f2")  # float32 / float16; no object dtype, so no pickle, ever
 MAX_HOLD_S = 10.0  # longest long poll wait() asks for when nothing needs checking in between
+RESULT_FILE_NAME = re.compile(r"[0-9A-Za-z_-]{1,128}\.npy")  # a bare name: no separators, no "..", no drive
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -217,16 +221,37 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError for the 3xx, which becomes a WorkerRequestError
 
 
-class WorkerClient:
-    """Talks to one worker over HTTP. Thread-safe: every call opens its own connection."""
+def private_directory(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a real directory (not a link) that only this user can write to: where a worker's result
+    files may be trusted. On Windows only the first part is checked (ACLs, not mode bits, guard it there)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode):
+        return False
+    if os.name == "nt":
+        return True
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
-    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+
+class WorkerClient:
+    """Talks to one worker over HTTP. Thread-safe: every call opens its own connection.
+
+    `result_dir`: the private result directory of a worker on this machine (see LocalWorker); result() then asks
+    for the result as a file there and maps it instead of receiving it over the socket, falling back to HTTP when
+    the worker does not offer that.
+    """
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0,
+                 result_dir: str | os.PathLike[str] | None = None) -> None:
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise WorkerError(f"The worker address {url!r} is not a URL like http://127.0.0.1:PORT.")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.token = token.strip()
         self.timeout = float(timeout)
+        self.result_dir = os.fspath(result_dir) if result_dir is not None else None
         # An empty ProxyHandler: a system-wide http_proxy (common in studios) must never receive loopback
         # traffic or the token, and a dead proxy must not make a healthy local worker look unreachable.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
@@ -385,11 +410,56 @@ class WorkerClient:
         """GET /jobs/{id}/result: offsets (T, V, 3), float32 or float16 as submitted, and
         {fps, start_s, frames, vertices}.
 
-        The body is read straight into one buffer of its announced length and the array is a view of it, so a
-        large take is neither copied nor held twice; its .npy header is checked (see parse_npy_header).
+        Over HTTP the body is read straight into one buffer of its announced length and the array is a view of
+        it, so a large take is neither copied nor held twice. With a `result_dir` (a worker on this machine) the
+        worker writes the .npy into that directory and the array maps the file (copy-on-write), which is then
+        removed. Either way the .npy header is checked (see parse_npy_header) before any data is used.
         """
+        if self.result_dir is not None:
+            try:
+                return self._result_via_file(job_id, self.result_dir)
+            except WorkerRequestError as exc:
+                if exc.code == "no_file_results":
+                    self.result_dir = None  # this worker never offers files: stop asking
+                elif exc.code != "file_write_failed":
+                    raise
+        return self._result_via_http(job_id)
+
+    @staticmethod
+    def _unreadable(job_id: str, reason: object) -> WorkerError:
+        return WorkerError(f"The worker's result for job {job_id} is unreadable ({reason}); run the job again.")
+
+    @staticmethod
+    def _checked_length(job_id: str, meta: dict, length: int) -> None:
+        if meta["frames"] < 0 or meta["vertices"] < 0:
+            raise WorkerClient._unreadable(job_id, "negative frame or vertex count")
+        # Never allocate or map more than the announced take can need: float32 data plus the largest header.
+        most = meta["frames"] * meta["vertices"] * 3 * 4 + 12 + MAX_NPY_HEADER_BYTES
+        if not 10 <= length <= most:
+            raise WorkerClient._unreadable(
+                job_id, f"{length} bytes for {meta['frames']} frames of {meta['vertices']} vertices")
+
+    @staticmethod
+    def _array_from(job_id: str, meta: dict, buffer: Any, length: int) -> np.ndarray:
+        """The offsets array viewing `buffer` (the whole .npy image, `length` bytes), after checking its header."""
+        try:
+            dtype, shape, offset = parse_npy_header(memoryview(buffer)[:12 + MAX_NPY_HEADER_BYTES])
+        except ValueError as exc:
+            raise WorkerClient._unreadable(job_id, exc) from None
+        if shape != (meta["frames"], meta["vertices"], 3):
+            raise WorkerError(f"The worker's result for job {job_id} has shape {shape}, not "
+                              f"({meta['frames']}, {meta['vertices']}, 3); run the job again.")
+        count = math.prod(shape)
+        if length - offset != count * dtype.itemsize:
+            raise WorkerClient._unreadable(job_id, f"{length - offset} data bytes for shape {shape} of {dtype.name}")
+        offsets = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset).reshape(shape)
+        if not dtype.isnative:
+            offsets = offsets.astype(dtype.newbyteorder("="))
+        return offsets
+
+    def _result_via_http(self, job_id: str) -> tuple[np.ndarray, dict]:
         def unreadable(reason: object) -> WorkerError:
-            return WorkerError(f"The worker's result for job {job_id} is unreadable ({reason}); run the job again.")
+            return self._unreadable(job_id, reason)
 
         with self._open("GET", self._job_path(job_id, "/result"),
                         headers={"Accept": "application/octet-stream"}) as response:
@@ -402,12 +472,7 @@ class WorkerClient:
                 length = int(headers["Content-Length"])
             except (KeyError, ValueError, TypeError) as exc:
                 raise unreadable(f"missing or bad header {exc}") from None
-            if meta["frames"] < 0 or meta["vertices"] < 0:
-                raise unreadable("negative frame or vertex count")
-            # Never allocate more than the announced take can need: float32 data plus the largest header.
-            most = meta["frames"] * meta["vertices"] * 3 * 4 + 12 + MAX_NPY_HEADER_BYTES
-            if not 10 <= length <= most:
-                raise unreadable(f"{length} bytes for {meta['frames']} frames of {meta['vertices']} vertices")
+            self._checked_length(job_id, meta, length)
             buffer = np.empty(length, dtype=np.uint8)
             view = memoryview(buffer)
             got = 0
@@ -416,19 +481,55 @@ class WorkerClient:
                 if not n:
                     raise unreadable(f"the reply ended after {got} of {length} bytes")
                 got += n
+        return self._array_from(job_id, meta, buffer, length), meta
+
+    def _result_via_file(self, job_id: str, directory: str) -> tuple[np.ndarray, dict]:
+        """GET /jobs/{id}/result?via=file, then map the file the worker wrote into `directory` and remove it.
+
+        Only a bare file name is accepted from the worker, joined to the directory this client was given (never a
+        path of the worker's choosing); the file must be a regular file (not a link) of the announced size and,
+        on POSIX, ours. A file that fails a check is removed too: it lies in our private directory.
+        """
+        reply = self._json("GET", self._job_path(job_id, "/result?via=file"))
         try:
-            dtype, shape, offset = parse_npy_header(view[:12 + MAX_NPY_HEADER_BYTES])
-        except ValueError as exc:
-            raise unreadable(exc) from None
-        if shape != (meta["frames"], meta["vertices"], 3):
-            raise WorkerError(f"The worker's result for job {job_id} has shape {shape}, not "
-                              f"({meta['frames']}, {meta['vertices']}, 3); run the job again.")
-        if length - offset != math.prod(shape) * dtype.itemsize:
-            raise unreadable(f"{length - offset} data bytes for shape {shape} of {dtype.name}")
-        offsets = buffer[offset:].view(dtype).reshape(shape)
-        if not dtype.isnative:
-            offsets = offsets.astype(dtype.newbyteorder("="))
-        return offsets, meta
+            name = reply["file"]
+            size = int(reply["bytes"])
+            meta = {"fps": float(reply["fps"]), "start_s": float(reply["start_s"]),
+                    "frames": int(reply["frames"]), "vertices": int(reply["vertices"])}
+        except (KeyError, ValueError, TypeError) as exc:
+            raise self._unreadable(job_id, f"missing or bad field {exc}") from None
+        if not isinstance(name, str) or not RESULT_FILE_NAME.fullmatch(name):
+            raise self._unreadable(job_id, f"the file name {str(name)[:80]!r} is not a bare .npy name")
+        path = os.path.join(directory, name)
+        try:
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+            try:
+                fd = os.open(path, flags)
+            except OSError as exc:
+                raise self._unreadable(job_id, f"the result file cannot be opened: {exc.strerror or exc}") from None
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or (os.name != "nt" and info.st_uid != os.getuid()):
+                    raise self._unreadable(job_id, "the result file is not a regular file of ours")
+                if info.st_size != size:
+                    raise self._unreadable(job_id, f"the result file has {info.st_size} bytes, not {size}")
+                self._checked_length(job_id, meta, size)
+                if os.name == "nt":
+                    # Windows cannot remove a mapped file: read it into memory instead.
+                    buffer: Any = np.empty(size, dtype=np.uint8)
+                    with open(fd, "rb", closefd=False) as f:
+                        if f.readinto(buffer) != size:
+                            raise self._unreadable(job_id, "the result file ended early")
+                else:
+                    # Copy-on-write: the array is writable, its writes never reach the file, and untouched pages
+                    # stay the very pages the worker wrote (no copy).
+                    buffer = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+            finally:
+                os.close(fd)
+            return self._array_from(job_id, meta, buffer, size), meta
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def cancel(self, job_id: str) -> dict:
         """DELETE /jobs/{id}: a queued job never starts, a running one stops at its next window."""
@@ -567,7 +668,10 @@ class LocalWorker:
         self.ready = ready
         self.log_path = log_path
         self._reader = reader
-        self.client = WorkerClient(ready["url"], ready["token"])
+        # Results as files only through a directory the worker we started announced and that only we can write.
+        result_dir = ready.get("result_dir")
+        trusted = isinstance(result_dir, str) and os.path.isabs(result_dir) and private_directory(result_dir)
+        self.client = WorkerClient(ready["url"], ready["token"], result_dir=result_dir if trusted else None)
 
     @property
     def url(self) -> str:
@@ -699,7 +803,21 @@ class LocalWorker:
                 self.process.stdout.close()
         with contextlib.suppress(OSError):
             os.unlink(self.log_path)
+        self._remove_result_dir()
         return self.process.returncode
+
+    def _remove_result_dir(self) -> None:
+        """A worker removes its result directory when it stops; one that was killed cannot. Only result files
+        (bare .npy names) are removed, and the directory only if that leaves it empty."""
+        directory = self.client.result_dir
+        if directory is None or not private_directory(directory):
+            return
+        with contextlib.suppress(OSError):
+            for name in os.listdir(directory):
+                if RESULT_FILE_NAME.fullmatch(name):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(directory, name))
+            os.rmdir(directory)
 
     def __enter__(self) -> LocalWorker:
         return self

@@ -14,11 +14,14 @@ import json
 import os
 import queue
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,22 +145,77 @@ def test_float16_result(worker: LocalWorker, base: np.ndarray) -> None:
     np.testing.assert_allclose(offsets.astype(np.float32), base, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("via", ["http", "file"])
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_result_bytes_are_the_npy_file_the_client_reads(worker: LocalWorker, dtype: str) -> None:
-    # The worker streams the array from memory; the client reads it into one buffer and views it. Both ends
-    # must agree with numpy's own .npy reader on the exact bytes sent.
-    job_id = worker.client.submit(WAV, dtype=dtype, strength=1.5)
-    worker.client.wait(job_id)
+def test_result_bytes_are_the_npy_file_the_client_reads(worker: LocalWorker, dtype: str, via: str) -> None:
+    # The worker streams the array from memory (or writes it to a file in its private directory); the client
+    # reads it into one buffer (or maps the file) and views it. Both must agree with numpy's own .npy reader on
+    # the exact bytes sent.
+    client = worker.client if via == "file" else WorkerClient(worker.url, worker.token)
+    assert (client.result_dir is not None) == (via == "file")
+    job_id = client.submit(WAV, dtype=dtype, strength=1.5)
+    client.wait(job_id)
     status, headers, payload = raw_request(worker, "GET", f"/jobs/{job_id}/result")
     assert status == 200 and int(headers["content-length"]) == len(payload)
     reference = np.load(io.BytesIO(payload), allow_pickle=False)
-    offsets, meta = worker.client.result(job_id)
+    offsets, meta = client.result(job_id)
     assert offsets.dtype == reference.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(offsets, reference)
     assert offsets.shape == (meta["frames"], VERTICES, 3)
     assert offsets.flags.writeable and offsets.flags.c_contiguous and offsets.flags.aligned
+    offsets[0] = 7.0  # writable; for a mapped file copy-on-write: nothing reaches the worker's file
+    assert os.listdir(worker.client.result_dir) == []  # the client removed the file it read
     head_status, head_headers, head_payload = raw_request(worker, "HEAD", f"/jobs/{job_id}/result")
     assert head_status == 200 and head_payload == b"" and head_headers["content-length"] == str(len(payload))
+
+
+def test_result_as_a_file(worker: LocalWorker) -> None:
+    directory = worker.ready["result_dir"]
+    assert worker.client.result_dir == directory and os.path.isabs(directory)
+    info = os.lstat(directory)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
+    job_id = worker.client.submit(WAV, start_s=0.25)
+    worker.client.wait(job_id)
+    status, headers, payload = raw_request(worker, "GET", f"/jobs/{job_id}/result?via=file")
+    assert status == 200 and headers["content-type"] == "application/json"
+    reply = json.loads(payload)
+    assert set(reply) == {"file", "bytes", "fps", "start_s", "frames", "vertices"}
+    assert os.path.basename(reply["file"]) == reply["file"] and reply["file"].startswith(job_id)
+    assert (reply["fps"], reply["start_s"], reply["vertices"]) == (FPS, 0.25, VERTICES)
+    path = os.path.join(directory, reply["file"])
+    try:
+        info = os.lstat(path)
+        assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+        assert info.st_size == reply["bytes"]
+        from_file = np.load(path, allow_pickle=False)
+    finally:
+        os.unlink(path)
+    _, _, streamed = raw_request(worker, "GET", f"/jobs/{job_id}/result")
+    np.testing.assert_array_equal(from_file, np.load(io.BytesIO(streamed), allow_pickle=False))
+    assert from_file.shape == (reply["frames"], VERTICES, 3)
+    # Every fetch gets a file of its own.
+    second = json.loads(raw_request(worker, "GET", f"/jobs/{job_id}/result?via=file")[2])["file"]
+    assert second != reply["file"]
+    os.unlink(os.path.join(directory, second))
+    status, _, payload = raw_request(worker, "GET", f"/jobs/{job_id}/result?via=pigeon")
+    assert status == 400 and json_error(status, payload)["code"] == "bad_params"
+
+
+def test_file_results_are_swept() -> None:
+    from model_core.worker.app import FileResults
+
+    with tempfile.TemporaryDirectory() as directory:
+        files = FileResults(Path(directory), ttl_s=60.0)
+        array = np.arange(24, dtype=np.float32).reshape(2, 4, 3)
+        name, size = files.write("000001-abc", array)
+        path = Path(directory) / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_size == size
+        np.testing.assert_array_equal(np.load(path, allow_pickle=False), array)
+        files.sweep()  # younger than the TTL: kept
+        assert path.exists()
+        files.sweep(max_age_s=0.0)
+        assert not path.exists() and os.listdir(directory) == []
+        files.sweep(max_age_s=0.0)  # already gone: nothing happens
 
 
 def test_strength_scales_offsets(worker: LocalWorker, base: np.ndarray) -> None:
@@ -756,6 +814,7 @@ def test_sigterm_stops_the_worker_cleanly(checkpoint) -> None:
           f"was answered after {answered[0] - sent_at:.2f} s")
     # Released at once, rather than held until the running job ends (or up to uvicorn's 5 s graceful timeout).
     assert answered and answered[0] - sent_at < 1.0
+    assert not os.path.exists(local.ready["result_dir"])  # the worker removed its result directory
     with pytest.raises(WorkerNotRunning):
         local.client.health()  # the port is released
     assert code == 0

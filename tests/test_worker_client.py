@@ -35,6 +35,7 @@ from jambatalk_blender.worker_client import (
     check_vertex_count,
     encode_params,
     parse_npy_header,
+    private_directory,
 )
 from tests import worker_fixtures as wf
 from tests.worker_fixtures import VERTICES
@@ -398,3 +399,145 @@ def test_long_poll_gets_time_beyond_the_socket_timeout(fake: FakeWorker) -> None
     assert client.status("j", wait=1.5)["waited_s"] == 1.5
     with pytest.raises(WorkerError, match="finite"):
         client.status("j", wait=float("inf"))
+
+
+# -- results as files in a private directory ----------------------------------------------------------------
+def file_reply(name: str, size: int, frames: int = 6, vertices: int = 5) -> Reply:
+    body = {"file": name, "bytes": size, "fps": 30.0, "start_s": 0.0, "frames": frames, "vertices": vertices}
+    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def file_client(fake: FakeWorker, directory: Path) -> WorkerClient:
+    return WorkerClient(fake.client.url, "t" * 32, timeout=10, result_dir=directory)
+
+
+@posix_only
+@pytest.mark.parametrize("dtype", ["<f4", "<f2"])
+def test_result_file_is_mapped_and_removed(fake: FakeWorker, tmp_path: Path, dtype: str) -> None:
+    data = npy(OFFSETS.astype(dtype))
+    (tmp_path / "000001-ab.npy").write_bytes(data)
+    fake.routes["/jobs/j/result"] = lambda path: file_reply("000001-ab.npy", len(data))
+    offsets, meta = file_client(fake, tmp_path).result("j")
+    np.testing.assert_array_equal(offsets, OFFSETS.astype(dtype))
+    assert meta == {"fps": 30.0, "start_s": 0.0, "frames": 6, "vertices": 5}
+    assert offsets.flags.writeable and offsets.flags.aligned
+    assert list(tmp_path.iterdir()) == []  # removed once mapped
+    offsets[...] = 0  # copy-on-write: allowed, and the (removed) file is not touched
+    assert [path for _, path in fake.requests] == ["/jobs/j/result?via=file"]
+
+
+@posix_only
+@pytest.mark.parametrize("name", ["../outside.npy", "/tmp/outside.npy", "sub/x.npy", "x.txt", "", "..npy/.",
+                                  "x.npy\x00", 7])
+def test_result_file_name_must_be_a_bare_name(fake: FakeWorker, tmp_path: Path, name: object) -> None:
+    private = tmp_path / "results"
+    private.mkdir(mode=0o700)
+    outside = tmp_path / "outside.npy"
+    outside.write_bytes(npy(OFFSETS))
+    fake.routes["/jobs/j/result"] = lambda path: (200, {}, json.dumps({"file": name, "bytes": 10, "fps": 30,
+                                                                       "start_s": 0, "frames": 6,
+                                                                       "vertices": 5}).encode())
+    with pytest.raises(WorkerError, match="is not a bare .npy name"):
+        file_client(fake, private).result("j")
+    assert outside.exists()  # never read nor removed
+
+
+@posix_only
+def test_result_file_that_is_a_link_is_refused(fake: FakeWorker, tmp_path: Path) -> None:
+    private = tmp_path / "results"
+    private.mkdir(mode=0o700)
+    outside = tmp_path / "outside.npy"
+    data = npy(OFFSETS)
+    outside.write_bytes(data)
+    (private / "link.npy").symlink_to(outside)
+    fake.routes["/jobs/j/result"] = lambda path: file_reply("link.npy", len(data))
+    with pytest.raises(WorkerError, match="cannot be opened"):
+        file_client(fake, private).result("j")
+    assert outside.read_bytes() == data and not (private / "link.npy").exists()
+
+
+MALFORMED_FILES = [
+    ("object dtype (pickle)", npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), None,
+     "not float32 or float16"),
+    ("fortran order", npy(np.asfortranarray(OFFSETS)), None, "not in C order"),
+    ("wrong shape", npy(OFFSETS[:5]), None, "has shape (5, 5, 3)"),
+    ("size differs from the reply", npy(OFFSETS), 10, "not 10"),
+    ("extra data", npy(OFFSETS) + b"\0" * 8, None, "data bytes for shape"),
+    ("not npy", b"PK\x03\x04" + bytes(400), None, "not a .npy file"),
+]
+
+
+@posix_only
+@pytest.mark.parametrize("data,claimed,words", [case[1:] for case in MALFORMED_FILES],
+                         ids=[case[0] for case in MALFORMED_FILES])
+def test_malformed_result_files_are_refused_and_removed(fake: FakeWorker, tmp_path: Path, data: bytes,
+                                                        claimed: int | None, words: str) -> None:
+    (tmp_path / "r.npy").write_bytes(data)
+    fake.routes["/jobs/j/result"] = lambda path: file_reply("r.npy", claimed if claimed is not None else len(data))
+    with pytest.raises(WorkerError) as caught:
+        file_client(fake, tmp_path).result("j")
+    assert words in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code,status,keeps_asking", [("no_file_results", 400, False),
+                                                      ("file_write_failed", 503, True)])
+def test_result_falls_back_to_http(fake: FakeWorker, tmp_path: Path, code: str, status: int,
+                                   keeps_asking: bool) -> None:
+    http_reply = result_reply(npy(OFFSETS), 6, 5)
+
+    def route(path: str) -> Reply:
+        if "via=file" in path:
+            return status, {}, json.dumps({"error": {"code": code, "message": "Not as a file."}}).encode()
+        return http_reply(path)
+
+    fake.routes["/jobs/j/result"] = route
+    client = file_client(fake, tmp_path)
+    for _ in range(2):
+        offsets, _ = client.result("j")
+        np.testing.assert_array_equal(offsets, OFFSETS)
+    asked = [path for _, path in fake.requests]
+    file_requests = ["/jobs/j/result?via=file"] * (2 if keeps_asking else 1)
+    assert sorted(asked) == sorted(file_requests + ["/jobs/j/result"] * 2)
+    assert (client.result_dir is not None) == keeps_asking
+
+
+def test_result_file_errors_other_than_unavailable_are_raised(fake: FakeWorker, tmp_path: Path) -> None:
+    fake.routes["/jobs/j/result"] = lambda path: (409, {}, json.dumps(
+        {"error": {"code": "not_ready", "message": "No result: the job is running."}}).encode())
+    with pytest.raises(WorkerError, match="the job is running"):
+        file_client(fake, tmp_path).result("j")
+    assert [path for _, path in fake.requests] == ["/jobs/j/result?via=file"]
+
+
+@posix_only
+def test_private_directory(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert private_directory(private)
+    shared_dir = tmp_path / "shared"
+    shared_dir.mkdir()
+    shared_dir.chmod(0o777)
+    assert not private_directory(shared_dir)
+    (tmp_path / "link").symlink_to(private)
+    assert not private_directory(tmp_path / "link")
+    (tmp_path / "file").write_text("x")
+    assert not private_directory(tmp_path / "file")
+    assert not private_directory(tmp_path / "missing")
+
+
+@posix_only
+def test_local_worker_ignores_a_result_dir_others_can_write(tmp_path: Path) -> None:
+    shared_dir = tmp_path / "shared"
+    shared_dir.mkdir()
+    shared_dir.chmod(0o777)
+    port = free_port()
+    ready = {"port": port, "token": "x" * 43, "pid": 1, "protocol": 1, "url": f"http://127.0.0.1:{port}",
+             "result_dir": str(shared_dir)}
+    python = fake_python(tmp_path, f"print({json.dumps(ready)!r}, flush=True)\ntime.sleep(120)")
+    local = LocalWorker.start(python, ["x.safetensors"], startup_timeout_s=30)
+    try:
+        assert local.client.result_dir is None  # results come over HTTP, never from a directory others control
+    finally:
+        local.stop(timeout_s=1)
+    assert shared_dir.exists()  # not ours to remove

@@ -7,8 +7,13 @@ import hmac
 import io
 import json
 import math
+import os
+import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +35,7 @@ MAX_PARAMS_BYTES = 16 * 1024
 PARAMS_HEADER = "x-jambatalk-params"
 MAX_WAIT_SECONDS = 60.0  # the longest a long-polling GET /jobs/{id}?wait=S is held
 RESULT_CHUNK_BYTES = 2**20  # one body message of a result stream: large writes, bounded buffering
+FILE_RESULT_TTL_S = 60.0  # a result file its client has not removed by then is removed by the worker
 
 
 @dataclass
@@ -38,6 +44,57 @@ class WorkerSettings:
     allowed_hosts: frozenset[str]
     max_body_bytes: int = 256 * 1024 * 1024
     max_audio_seconds: float = 1800.0
+    result_dir: Path | None = None  # the private directory for ?via=file results; None: not offered
+
+
+class FileResults:
+    """Results handed to a client on the same machine as .npy files (GET /jobs/{id}/result?via=file).
+
+    The files go only into the worker's own private directory (created 0700 by server.py, announced in the
+    ready line), each under a fresh unguessable name, created exclusively with mode 0600. The client removes a
+    file once it has mapped or read it; anything left is removed after FILE_RESULT_TTL_S, and the directory
+    with everything in it when the worker stops.
+    """
+
+    def __init__(self, directory: Path, ttl_s: float = FILE_RESULT_TTL_S) -> None:
+        self.directory = directory
+        self.ttl_s = ttl_s
+        self._written: dict[Path, float] = {}
+        self._lock = threading.Lock()
+
+    def write(self, job_id: str, array: np.ndarray) -> tuple[str, int]:
+        """Write `array` as .npy; returns (file name, size in bytes). Blocking: run it off the event loop."""
+        self.sweep()
+        array = np.ascontiguousarray(array)
+        name = f"{job_id}-{secrets.token_hex(8)}.npy"
+        path = self.directory / name
+        header = npy_header(array)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            with open(fd, "wb", closefd=True) as f:
+                f.write(header)
+                f.write(memoryview(array.reshape(-1)).cast("B"))  # one write of the array's own memory
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            self._written[path] = time.monotonic()
+        return name, len(header) + array.nbytes
+
+    def sweep(self, max_age_s: float | None = None) -> None:
+        """Remove files written more than `max_age_s` (default: the TTL) ago that are still there."""
+        limit = self.ttl_s if max_age_s is None else max_age_s
+        now = time.monotonic()
+        with self._lock:
+            old = [path for path, written in self._written.items() if now - written >= limit]
+            for path in old:
+                del self._written[path]
+        for path in old:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -202,6 +259,8 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
 
 def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSettings,
                request_shutdown: Callable[[], None]) -> ASGIApp:
+    file_results = FileResults(settings.result_dir) if settings.result_dir is not None else None
+
     async def health(request: Request) -> Response:
         return JSONResponse({
             "protocol": PROTOCOL_VERSION,
@@ -295,6 +354,9 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         return JSONResponse({**job.status(position), "waited_s": round(loop.time() - started, 4)})
 
     async def result(request: Request) -> Response:
+        via = request.query_params.get("via", "http")
+        if via not in ("http", "file"):
+            return error(400, "bad_params", "Query parameter via must be 'http' or 'file'.")
         found, failure = lookup(request)
         if failure:
             return failure
@@ -302,12 +364,21 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         if job.state != DONE or job.result is None:
             reason = job.error or f"the job is {job.state}"
             return error(409, "not_ready", f"No result: {reason}.")
-        return NpyResponse(job.result, headers={
-            "X-JambaTalk-Fps": repr(job.fps),
-            "X-JambaTalk-Start-Seconds": repr(job.request.start_s),
-            "X-JambaTalk-Frames": str(job.frames),
-            "X-JambaTalk-Vertices": str(job.result.shape[1]),
-        })
+        array = job.result
+        meta = {"X-JambaTalk-Fps": repr(job.fps), "X-JambaTalk-Start-Seconds": repr(job.request.start_s),
+                "X-JambaTalk-Frames": str(job.frames), "X-JambaTalk-Vertices": str(array.shape[1])}
+        if via == "http":
+            return NpyResponse(array, headers=meta)
+        if file_results is None:
+            return error(400, "no_file_results", "This worker does not hand results over as files (only a worker "
+                                                 "on a loopback address does); fetch the result without via=file.")
+        try:
+            name, size = await run_in_threadpool(file_results.write, job.id, array)
+        except OSError as exc:
+            return error(503, "file_write_failed", f"The worker could not write the result file "
+                                                   f"({exc.strerror or exc}); fetch it without via=file.")
+        return JSONResponse({"file": name, "bytes": size, "fps": job.fps, "start_s": job.request.start_s,
+                             "frames": job.frames, "vertices": int(array.shape[1])}, headers=meta)
 
     async def cancel(request: Request) -> Response:
         job = board.cancel(request.path_params["job_id"])

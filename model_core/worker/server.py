@@ -8,9 +8,11 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ class ServeOptions:
     max_body_mb: float = 256.0
     max_audio_minutes: float = 30.0
     result_ttl: float = 600.0
+    file_results: bool = True  # offer ?via=file results (loopback only) from a private temporary directory
 
 
 def is_loopback(host: str) -> bool:
@@ -65,6 +68,16 @@ def allowed_hosts(host: str, port: int) -> frozenset[str]:
     if is_loopback(host):
         names |= {"localhost", "127.0.0.1"} if ":" not in host else {"localhost"}
     return frozenset(f"{n}:{port}" for n in names)
+
+
+def make_result_dir() -> Path:
+    """A private (0700) directory for results handed over as files: on tmpfs (/dev/shm) where there is one,
+    so a result never touches a disk."""
+    base = None
+    shm = Path("/dev/shm")
+    if sys.platform.startswith("linux") and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        base = str(shm)
+    return Path(tempfile.mkdtemp(prefix="jambatalk-results-", dir=base))
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -127,8 +140,11 @@ def serve(options: ServeOptions) -> int:
     sock = bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     host_for_url = f"[{options.host}]" if ":" in options.host else options.host
+    # Results as files only for a client on this machine: a loopback worker's own private directory.
+    result_dir = make_result_dir() if options.file_results and is_loopback(options.host) else None
     settings = WorkerSettings(token=token, allowed_hosts=allowed_hosts(options.host, port),
-                              max_body_bytes=int(options.max_body_mb * 2**20), max_audio_seconds=max_seconds)
+                              max_body_bytes=int(options.max_body_mb * 2**20), max_audio_seconds=max_seconds,
+                              result_dir=result_dir)
     config = uvicorn.Config(lambda *a: None, log_level="warning", access_log=False, lifespan="off",
                             timeout_graceful_shutdown=5, limit_concurrency=256)
     server = uvicorn.Server(config)
@@ -139,6 +155,8 @@ def serve(options: ServeOptions) -> int:
     config.app = create_app(registry, board, settings, request_shutdown)
     ready = {"port": port, "token": token, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
              "url": f"http://{host_for_url}:{port}"}
+    if result_dir is not None:
+        ready["result_dir"] = str(result_dir)
 
     async def announce() -> None:
         while not server.started:
@@ -183,4 +201,6 @@ def serve(options: ServeOptions) -> int:
     finally:
         board.stop()
         sock.close()
+        if result_dir is not None:
+            shutil.rmtree(result_dir, ignore_errors=True)
     return 0
