@@ -49,6 +49,7 @@ _FIRST_WIDTH = 32  # first sketch width; widened (up to max_keys + oversample) w
 _POWER_ITERATIONS = 1  # speech spectra fall fast; one pass of subspace iteration is plenty with oversampling
 _ENRICH_ROUNDS = 2  # times the worst-fit frames may be added to the subset when it missed energy
 _ENRICH_FRAMES = 256
+_SUBSET_SLACK = 1.25  # whole-take residual up to this times the subset's still counts as representative
 _EXACT_MAX_VALUES = 500_000  # below this many matrix entries a full LAPACK SVD is cheaper than being clever
 _BLOCK_FRAMES = 64  # frames per element-wise block when measuring errors: small buffers stay in cache
 _PRODUCT_FRAMES = 1024  # frames per matrix product when measuring errors
@@ -279,8 +280,11 @@ def _randomized(a: np.ndarray, row_energy: np.ndarray, target: float, max_keys: 
         if full_share >= target or round_ == _ENRICH_ROUNDS:
             return weights, directions, energies
         sub_share = float(sub_energies[:keep].sum()) / sub_total if sub_total > 0 else 0.0
-        if width >= width_cap and full_share >= sub_share - 0.5 * (1.0 - target):
-            return weights, directions, energies  # the subset is representative: the take needs > max_keys keys
+        # The subset is representative (the take just needs > max_keys keys) when the whole take's residual is
+        # about the subset's. The sketch fits some of the subset's own noise (r directions of S frames), so
+        # on a noisy take the subset's residual is a few % smaller: that alone must not trigger another round.
+        if width >= width_cap and 1.0 - full_share <= _SUBSET_SLACK * (1.0 - sub_share) + 0.5 * (1.0 - target):
+            return weights, directions, energies
         # The subset missed part of the take: add the frames the current keys fit worst, widen, and retry.
         residual = row_energy - np.square(weights[:, :keep]).sum(axis=1)
         residual[picked] = -np.inf

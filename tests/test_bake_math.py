@@ -234,6 +234,17 @@ def test_k_by_error_tolerance_stops_at_the_noise_floor(noise_m):
     assert max_vertex_error(baked, take) <= tolerance
 
 
+def test_noise_alone_does_not_send_the_subset_search_round_again(monkeypatch):
+    """A target the noisy take cannot reach: the subset's residual is a little smaller than the take's (the
+    sketch fits some of the subset's own noise), which must not count as a missed shape: one pass, not three."""
+    passes = []
+    project = bake_math._rayleigh_ritz
+    monkeypatch.setattr(bake_math, "_rayleigh_ritz", lambda a, v: (passes.append(v.shape[1]), project(a, v))[1])
+    basis = decompose(noisy_take(1.2e-5), variance_target=0.999999, max_keys=20, sample_frames=400)
+    assert basis.n_keys == 20 and basis.explained_total < 0.999999
+    assert len(passes) == 1
+
+
 def test_k_by_error_tolerance_is_checked_on_the_whole_take(monkeypatch):
     """Judged on 1 frame (the one with the most residual energy), K = 4 looks within half the tolerance, but
     the worst vertex error is on another frame: the whole-take check must catch it and choose K again."""
