@@ -59,6 +59,25 @@ def check_frames(scene, obj, job, bound: float, samples: int = 7) -> float:
 
 
 @needs_audio
+def test_remote_worker_sends_float16_and_the_bake_matches_the_local_one(scene, ops_module, wav_path):
+    obj = make_head()
+    source = audio_source.from_strip(scene, add_strip(scene, wav_path))
+    local = run_job(ops_module, scene, obj, source, take_name="local")
+    assert local.offsets.dtype == np.float32
+    client = ops_module.MANAGER.local.client  # the same worker, reached as a remote one: URL + token, no file handoff
+    remote = bake_job.WorkerConfig(mode="REMOTE", url=client.url, token=client.token)
+    job = bake_job.BakeJob(ops_module.MANAGER, remote, source, VERTICES, bake_job.BakeSettings(take_name="remote"))
+    status = job.start().wait(timeout=120)
+    assert status.state == "done", status.error
+    assert job.offsets.dtype == np.float32  # widened on the job's thread
+    scale = float(np.abs(local.offsets).max())
+    assert not np.array_equal(job.offsets, local.offsets)  # it really travelled as float16 ...
+    np.testing.assert_allclose(job.offsets, local.offsets, atol=1e-3 * scale)  # ... at float16's precision
+    info = job.apply(obj, scene)
+    assert info["action"] == "JT_remote_001"
+
+
+@needs_audio
 @pytest.mark.parametrize("fps,fps_base", [(24, 1.0), (25, 1.0), (30, 1.0), (60, 1.0), (30, 1.001)])
 def test_shape_keys_reproduce_worker_offsets_at_scene_fps(scene, ops_module, wav_path, fps, fps_base):
     scene.render.fps, scene.render.fps_base = fps, fps_base
