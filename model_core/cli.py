@@ -126,6 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         checkpoints=args.checkpoint, device=args.device, precision=args.precision, backend=args.backend,
         host=args.host, port=args.port, token_file=args.token_file, parent_pid=args.parent_pid,
         max_body_mb=args.max_body_mb, max_audio_minutes=args.max_audio_minutes, result_ttl=args.result_ttl,
+        file_results=not args.no_file_results,
     ))
 
 
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-mb", type=float, default=256.0, help="largest accepted request body")
     p.add_argument("--max-audio-minutes", type=float, default=30.0, help="longest accepted audio")
     p.add_argument("--result-ttl", type=float, default=600.0, help="seconds a finished result is kept")
+    p.add_argument("--no-file-results", action="store_true",
+                   help="do not offer results as files in a private temporary folder (loopback clients only)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--backend", default="auto", choices=("auto", "torch"))

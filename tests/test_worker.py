@@ -818,3 +818,15 @@ def test_sigterm_stops_the_worker_cleanly(checkpoint) -> None:
     with pytest.raises(WorkerNotRunning):
         local.client.health()  # the port is released
     assert code == 0
+
+
+def test_no_file_results_flag_keeps_results_on_http(checkpoint):
+    local = start_worker(checkpoint, "--no-file-results")
+    try:
+        assert "result_dir" not in local.ready and local.client.result_dir is None
+        job = local.client.submit(WAV, client="no-files")
+        local.client.wait(job, poll_s=0.05)
+        offsets, _ = local.client.result(job)  # over HTTP
+        assert offsets.ndim == 3 and offsets.dtype == np.float32
+    finally:
+        local.stop()
