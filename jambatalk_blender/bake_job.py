@@ -267,8 +267,9 @@ class BakeJob:
         take = self.settings.take_name or self.source.label
         offsets = np.asarray(offsets, dtype=np.float32)
         if self.settings.mode == "SHAPE_KEYS":
+            # K: the variance target, or fewer keys once the mesh is within the animator's tolerance.
             basis = bake_math.decompose(offsets, variance_target=self.settings.variance_target,
-                                        max_keys=self.settings.max_keys)
+                                        max_keys=self.settings.max_keys, error_tolerance_m=self.settings.tolerance_m)
             t1 = time.perf_counter()
             weights = timing.resample_to_scene(basis.weights, meta["fps"], scene_fps)
             curves = keyframes.reduce_keyframes(weights, basis.scales, self.settings.tolerance_m, shapes=basis.shapes)
