@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -63,9 +62,24 @@ def score(checkpoint: Path, corpus: Path, threads: int) -> dict:
     return score_checkpoint(checkpoint, corpus, split="test")
 
 
-def install(run: Path, corpus: Path, scores: dict) -> None:
+DEMO_LICENCE = ("GPL-3.0-or-later, like the code that made it. Trained only on the synthetic corpus this repository "
+                "generates: no real faces, voices or third-party data.")
+
+
+def install(run: Path, scores: dict) -> None:
+    """Copy the best checkpoint into models/demo/ under its own name and licence, without this machine's paths."""
+    import dataclasses
+
+    from model_core.checkpoint import load_checkpoint, save_checkpoint
+
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "best.safetensors", DEMO_DIR / CHECKPOINT_NAME)
+    loaded = load_checkpoint(run / "best.safetensors")
+    provenance = dict(loaded.info.provenance)
+    data = dict(provenance.get("data", {}))
+    data["dir"] = "synthetic corpus: " + json.dumps(dataclasses.asdict(CORPUS))
+    provenance.update(data=data, made_by="scripts/train_demo_model", config="models/demo/train.toml")
+    info = dataclasses.replace(loaded.info, name="jambatalk-demo-small", licence=DEMO_LICENCE, provenance=provenance)
+    save_checkpoint(DEMO_DIR / CHECKPOINT_NAME, loaded.model, info, template=loaded.template)
     (DEMO_DIR / "metrics.json").write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
     print(f"[train_demo_model] installed {DEMO_DIR / CHECKPOINT_NAME} and metrics.json")
 
@@ -95,7 +109,7 @@ def main() -> int:
     for stage, seconds in timings.items():
         print(f"[train_demo_model] {stage[:-2]:<10} {seconds:8.1f} s")
     if not args.no_install:
-        install(run, corpus, scores)
+        install(run, scores)
     return 0
 
 
