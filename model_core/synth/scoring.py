@@ -88,6 +88,10 @@ def summarise(takes: list[TakeScore], closed_mm: float = CLOSED_MM) -> dict[str,
         "bilabial_closures": int(pred.size),
         "closed_mm": closed_mm,
         "closures_made": float(np.mean(pred <= closed_mm)) if pred.size else float("nan"),
+        "closures_within_2mm": float(np.mean(pred <= 2.0)) if pred.size else float("nan"),
+        # Each closure against the same take's own open-mouth gap: "shut to under half of open".
+        "closures_below_half_open": float(np.mean([v <= 0.5 * t.open_pred_mm for t in takes
+                                                   for v in t.closure_pred_mm])) if pred.size else float("nan"),
         "closure_gap_pred_median_mm": float(np.median(pred)) if pred.size else float("nan"),
         "closure_gap_true_median_mm": float(np.median(true)) if true.size else float("nan"),
         "open_gap_pred_median_mm": float(np.nanmedian([t.open_pred_mm for t in takes])) if takes else float("nan"),
