@@ -65,7 +65,7 @@ def test_demo_makes_every_output_and_the_animation_follows_the_speech(demo):
     assert summary["shape_keys"] >= 1 and summary["action"].startswith("JT_")
     assert summary["frames"] == truth["frames"] == 75
     # The trained demo model on a voice and a sentence it never saw: the baked jaw follows the true one.
-    assert summary["jaw_pearson_in_blender"] > 0.6
+    assert summary["jaw_pearson_in_blender"] > 0.8  # 0.93 on this 2.5 s take when the model was shipped
 
 
 @needs_audio
