@@ -41,6 +41,8 @@ ADDON = "jambatalk_blender"
 STRIP = "demo"
 SKIN = (0.80, 0.60, 0.52, 1.0)
 CAMERA_TURN_DEG = 25.0
+# Workbench twice (its EGL crash is intermittent), then Cycles, small and noisy but independent of OpenGL.
+VIDEO_ATTEMPTS = ("BLENDER_WORKBENCH", "BLENDER_WORKBENCH", "CYCLES")
 
 
 class Stages:
@@ -224,16 +226,19 @@ def render_stills(scene: bpy.types.Scene, frames: list[int], out: Path) -> list[
     return paths
 
 
-def render_video(blend: Path, path: Path) -> None:
-    """An MP4 (H.264 + AAC from the sound strip) of the whole take, rendered from the saved .blend with Workbench
-    (OpenGL through EGL: about 10x faster than Cycles here, and without noise)."""
+def render_video(blend: Path, path: Path, engine: str) -> None:
+    """An MP4 (H.264 + AAC from the sound strip) of the whole take, rendered from the saved .blend. Workbench
+    (OpenGL through EGL) is about 10x faster than Cycles here and has no noise; Cycles is the fallback."""
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     scene = bpy.context.scene
-    scene.render.engine = "BLENDER_WORKBENCH"
-    scene.display.shading.light = "STUDIO"
-    scene.display.shading.color_type = "MATERIAL"
-    scene.display.shading.show_backface_culling = True  # the open mouth shows dark, not the inside of the head
-    scene.render.resolution_x = scene.render.resolution_y = 360
+    if engine == "CYCLES":
+        use_cycles(scene, size=240, samples=4)
+    else:
+        scene.render.engine = "BLENDER_WORKBENCH"
+        scene.display.shading.light = "STUDIO"
+        scene.display.shading.color_type = "MATERIAL"
+        scene.display.shading.show_backface_culling = True  # the open mouth shows dark, not the inside of the head
+        scene.render.resolution_x = scene.render.resolution_y = 360
     settings = scene.render.image_settings
     if hasattr(settings, "media_type"):  # 5.0 moved video out of file_format
         settings.media_type = "VIDEO"
@@ -249,13 +254,22 @@ def render_video(blend: Path, path: Path) -> None:
 
 
 def video_in_subprocess(blend: Path, path: Path) -> str:
-    """Render the MP4 in a child process: an OpenGL failure there must not cost the outputs already made."""
-    done = subprocess.run([sys.executable, __file__, "--video-from", str(blend), "--video-out", str(path)],
-                          capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not path.is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return "no video: rendering failed (" + " / ".join(tail) + ")"
-    return ""
+    """Render the MP4 in a child process (VIDEO_ATTEMPTS in turn): an OpenGL crash there (seen now and then with
+    EGL on a headless machine) must cost neither the outputs already made nor the video."""
+    problems = []
+    for engine in VIDEO_ATTEMPTS:
+        for partial in path.parent.glob(path.stem + "*.mp4"):
+            partial.unlink()
+        done = subprocess.run([sys.executable, __file__, "--video-from", str(blend), "--video-out", str(path),
+                               "--video-engine", engine], capture_output=True, text=True, timeout=900)
+        if done.returncode == 0 and path.is_file() and path.stat().st_size > 1024:
+            return ""
+        lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip() and "EGL" not in line]
+        problems.append(f"{engine} exited with {done.returncode}" + (f" ({lines[-1].strip()})" if lines else ""))
+        print(f"[demo] video with {engine} failed: {problems[-1]}", flush=True)
+    for partial in path.parent.glob(path.stem + "*.mp4"):
+        partial.unlink()
+    return "no video: " + "; ".join(problems)
 
 
 def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured: dict, path: Path) -> None:
@@ -302,6 +316,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="The demo's Blender half (real bpy).")
     parser.add_argument("--video-from", help=argparse.SUPPRESS)  # internal: the MP4 child process
     parser.add_argument("--video-out", help=argparse.SUPPRESS)
+    parser.add_argument("--video-engine", default=VIDEO_ATTEMPTS[0], choices=sorted(set(VIDEO_ATTEMPTS)),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--take", help="folder with demo.wav, demo_head.obj, demo_truth.json")
     parser.add_argument("--checkpoint", help="the demo model (.safetensors)")
     parser.add_argument("--worker-python", help="Python of the worker environment (with torch)")
@@ -309,7 +325,7 @@ def main() -> int:
     parser.add_argument("--no-video", action="store_true", help="skip the MP4")
     args = parser.parse_args()
     if args.video_from:
-        render_video(Path(args.video_from), Path(args.video_out))
+        render_video(Path(args.video_from), Path(args.video_out), args.video_engine)
         return 0
     if not (args.take and args.checkpoint and args.worker_python):
         parser.error("--take, --checkpoint and --worker-python are required")
