@@ -10,6 +10,7 @@ correlation, bilabial closures), then install the checkpoint and the scores into
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -34,9 +35,7 @@ def corpus_is_current(folder: Path) -> bool:
     meta = folder / "meta.json"
     if not meta.is_file():
         return False
-    from dataclasses import asdict
-
-    return json.loads(meta.read_text(encoding="utf-8")).get("options") == asdict(CORPUS)
+    return json.loads(meta.read_text(encoding="utf-8")).get("options") == dataclasses.asdict(CORPUS)
 
 
 def make_corpus(folder: Path) -> None:
@@ -68,8 +67,6 @@ DEMO_LICENCE = ("GPL-3.0-or-later, like the code that made it. Trained only on t
 
 def install(run: Path, scores: dict) -> None:
     """Copy the best checkpoint into models/demo/ under its own name and licence, without this machine's paths."""
-    import dataclasses
-
     from model_core.checkpoint import load_checkpoint, save_checkpoint
 
     DEMO_DIR.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,15 @@ def make_head(name: str = "head", nx: int = GRID[0], ny: int = GRID[1], active: 
     return obj
 
 
+def world_positions(obj) -> np.ndarray:
+    """(V, 3) world-space vertex positions of the evaluated object at the current frame."""
+    from jambatalk_blender import compat  # after the add-on path is on sys.path
+
+    co = compat.evaluated_coordinates(obj)
+    m = np.array(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).matrix_world)
+    return co @ m[:3, :3].T + m[:3, 3]
+
+
 def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * SR)) / SR

@@ -14,9 +14,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
-from conftest import REPO, needs_audio
-
-from jambatalk_blender import compat
+from conftest import REPO, needs_audio, world_positions
 
 CHECKPOINT = REPO / "models" / "demo" / "jambatalk-demo-small.safetensors"
 OUTPUTS = ("demo.wav", "demo_head.obj", "demo_truth.json", "demo.blend", "demo.fbx", "demo.abc", "preview.png",
@@ -34,12 +32,6 @@ def demo(tmp_path_factory) -> Path:
     assert done.returncode == 0, f"scripts/demo failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     assert "[demo] total after set-up" in done.stdout
     return out
-
-
-def world_positions(obj) -> np.ndarray:
-    co = compat.evaluated_coordinates(obj)
-    m = np.array(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).matrix_world)
-    return co @ m[:3, :3].T + m[:3, 3]
 
 
 def positions_at(obj, frames: list[int]) -> dict[int, np.ndarray]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from conftest import make_head
+from conftest import make_head, world_positions
 
-from jambatalk_blender import audio_source, compat
+from jambatalk_blender import audio_source
 
 
 @pytest.fixture
@@ -22,12 +22,6 @@ def baked(scene, wav_path):
     scene.frame_start, scene.frame_end = int(lo), int(hi)
     assert audio_source  # the bake used the file source
     return obj
-
-
-def world_positions(obj) -> np.ndarray:
-    co = compat.evaluated_coordinates(obj)
-    m = np.array(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).matrix_world)
-    return co @ m[:3, :3].T + m[:3, 3]
 
 
 def sample_frames(scene) -> list[int]:
