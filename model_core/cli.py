@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=("auto", "torch"))
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("head", help="head assets: export a head (identity, blendshape weights) as OBJ; info")
+    from model_core.heads.cli import add_head_arguments, run_head_cli
+
+    add_head_arguments(p)
+    p.set_defaults(func=run_head_cli)
+
     p = sub.add_parser("synth-corpus", help="generate the synthetic talking-head corpus (VOCASET layout)")
     from model_core.synth.cli import add_synth_arguments, run_synth_cli
 
