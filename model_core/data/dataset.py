@@ -40,6 +40,7 @@ class Sample:
     vertices: np.ndarray  # (T, V*3) float32
     template: np.ndarray  # (V*3,) float32
     fps: float
+    weights: np.ndarray | None = None  # (T, K) blendshape weights when the corpus stores them (else None)
 
     @property
     def frames(self) -> int:
@@ -157,5 +158,6 @@ def crop_sample(sample: Sample, max_frames: int, rng: np.random.Generator) -> Sa
     # A fixed sample count for a fixed frame count, so equal crops stack into one batch.
     length = int(round(max_frames / sample.fps * TARGET_SAMPLE_RATE))
     a0 = min(int(round(start / sample.fps * TARGET_SAMPLE_RATE)), len(sample.audio) - length)
+    weights = None if sample.weights is None else sample.weights[start: start + max_frames]
     return Sample(sample.take, sample.audio[a0: a0 + length], sample.vertices[start: start + max_frames],
-                  sample.template, sample.fps)
+                  sample.template, sample.fps, weights)
