@@ -35,36 +35,51 @@ class AudioError(ValueError):
     """Audio the model cannot use; ``str(err)`` is a sentence meant for the end user."""
 
 
-class _VirtualFile(io.BytesIO):
-    """BytesIO that reports a bad seek the way lseek does instead of raising.
+class _VirtualFile:
+    """A read-only file over the caller's buffer (bytes, bytearray, memoryview): nothing is copied.
 
-    soundfile's virtual-IO callback does ``file.seek(...); return file.tell()``; a ValueError from
-    a negative seek (corrupt headers ask for them) would be printed as an "Exception ignored in cffi
-    callback" and libsndfile would be told position 0. Returning -1 makes libsndfile fail cleanly.
+    soundfile's virtual-IO callback does ``file.seek(...); return file.tell()``; a bad seek (corrupt headers
+    ask for negative positions) reports -1 from that tell(), the way lseek fails, so libsndfile fails cleanly
+    instead of being told position 0.
     """
 
-    _failed_seek = False
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+        self._failed_seek = False
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            base = super().tell()
-        elif whence == io.SEEK_END:
-            with self.getbuffer() as view:
-                base = view.nbytes
-        else:
-            base = 0
-        if base + offset < 0:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._view.nbytes}.get(whence, -1)
+        if base < 0 or base + offset < 0:
             self._failed_seek = True
             return -1
         self._failed_seek = False
-        return super().seek(offset, whence)
+        self._pos = base + offset
+        return self._pos
 
     def tell(self) -> int:
         if self._failed_seek:
             # Only the tell() that immediately follows the failed seek reports the failure.
             self._failed_seek = False
             return -1
-        return super().tell()
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        target = memoryview(buffer).cast("B")
+        start = min(self._pos, self._view.nbytes)
+        count = min(target.nbytes, self._view.nbytes - start)
+        target[:count] = self._view[start:start + count]
+        self._pos = start + count
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        start = min(self._pos, self._view.nbytes)
+        end = self._view.nbytes if size is None or size < 0 else min(self._view.nbytes, start + size)
+        self._pos = end
+        return self._view[start:end].tobytes()
+
+    def write(self, data: bytes) -> int:
+        return 0  # read-only: libsndfile never writes when decoding
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,56 +200,210 @@ def _undecodable(name: str, err: Exception) -> AudioError:
     return AudioError(f"{name} could not be decoded as audio (soundfile: {reason}). {_SUPPORTED}")
 
 
-def _decode(source: _VirtualFile | str, max_seconds: float, name: str) -> DecodedAudio:
-    max_seconds = _check_max_seconds(max_seconds)
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file's header says, before any sample is decoded."""
+
+    sample_rate: int
+    channels: int
+    frames: int | None  # None: the format does not say (the decoder stops at the length limit)
+
+    def output_bytes(self, max_seconds: float) -> int:
+        """An upper bound of the decoded 16 kHz mono float32 signal's size: what holding it will cost."""
+        frames = max_seconds * self.sample_rate if self.frames is None else min(self.frames,
+                                                                               max_seconds * self.sample_rate)
+        return 4 * (math.ceil(frames * TARGET_SAMPLE_RATE / self.sample_rate) + 1)
+
+
+def _open(source: _VirtualFile | str, name: str) -> sf.SoundFile:
     try:
-        f = sf.SoundFile(source)
+        return sf.SoundFile(source)
     except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
         raise _undecodable(name, err) from err
-    with f:
-        rate = _check_rate(f.samplerate, name)
-        channels = int(f.channels)
-        if channels < 1:
-            raise AudioError(f"{name} reports {channels} audio channels; it is probably corrupt.")
-        frames = int(f.frames)
-        # Header check first: a 10-hour file is refused without decoding a single block.
-        if 0 <= frames < _UNKNOWN_FRAMES:
-            _check_length(name, frames, rate, max_seconds)
+
+
+def _header(f: sf.SoundFile, name: str) -> AudioInfo:
+    rate = _check_rate(f.samplerate, name)
+    channels = int(f.channels)
+    if channels < 1:
+        raise AudioError(f"{name} reports {channels} audio channels; it is probably corrupt.")
+    frames = int(f.frames)
+    return AudioInfo(rate, channels, frames if 0 <= frames < _UNKNOWN_FRAMES else None)
+
+
+def _check_cost(name: str, info: AudioInfo, max_seconds: float, max_source_samples: int | None) -> None:
+    """Refuse, from the header alone, audio whose decoding would cost more than `max_source_samples`
+    (frames x channels, counted up to the length limit): a tiny FLAC of 30 minutes of DC at 384 kHz is
+    700 million samples to decode and resample."""
+    if max_source_samples is None:
+        return
+    frames = math.floor(max_seconds * info.sample_rate) if info.frames is None else info.frames
+    samples = frames * info.channels
+    if samples > max_source_samples:
+        rate_kHz = info.sample_rate / 1000
+        raise AudioError(
+            f"{name} holds {samples / 1e6:.0f} million samples ({info.channels} channel(s) at {rate_kHz:g} kHz); "
+            f"this worker decodes at most {max_source_samples / 1e6:.0f} million, so export it at 48 kHz or "
+            "lower, in mono, or shorter."
+        )
+
+
+class _StreamResampler:
+    """resample_poly to 16 kHz, block by block, with the same output as on the whole signal (bit for bit).
+
+    Each block is filtered together with enough neighbouring input (the filter's half length) on both sides, and
+    blocks start at multiples of the decimation factor, so every output sample sees exactly the inputs and the
+    phase it would see in one call; memory stays a few blocks, whatever the length.
+    """
+
+    def __init__(self, rate: int, block: int = _BLOCK_SAMPLES) -> None:
+        g = math.gcd(rate, TARGET_SAMPLE_RATE)
+        self.up, self.down = TARGET_SAMPLE_RATE // g, rate // g
+        need = -(-10 * max(self.up, self.down) // self.up) + 1  # resample_poly's half filter, in input samples
+        self.context = self.down * -(-need // self.down)
+        self.block = self.down * max(1, -(-block // self.down))
+        self.passthrough = rate == TARGET_SAMPLE_RATE
+        self.left = np.zeros(0, dtype=np.float32)
+        self.pending: list[np.ndarray] = []
+        self.pending_len = 0
+
+    def _filter(self, core: np.ndarray, right: np.ndarray, final: bool) -> np.ndarray:
+        segment = np.concatenate([self.left, core, right])
+        out = resample_poly(segment, self.up, self.down)
+        start = len(self.left) * self.up // self.down
+        end = None if final else start + len(core) * self.up // self.down
+        return np.asarray(out[start:end], dtype=np.float32)
+
+    def feed(self, mono: np.ndarray) -> list[np.ndarray]:
+        if self.passthrough:
+            return [mono]
+        self.pending.append(mono)
+        self.pending_len += len(mono)
+        if self.pending_len < self.block + self.context:
+            return []
+        buffer = np.concatenate(self.pending)
+        out = []
+        while len(buffer) >= self.block + self.context:
+            core, right = buffer[:self.block], buffer[self.block:self.block + self.context]
+            out.append(self._filter(core, right, final=False))
+            self.left = core[-self.context:]
+            buffer = buffer[self.block:]
+        self.pending, self.pending_len = [buffer], len(buffer)
+        return out
+
+    def finish(self) -> list[np.ndarray]:
+        if self.passthrough:
+            return []
+        core = np.concatenate(self.pending) if self.pending else np.zeros(0, dtype=np.float32)
+        return [self._filter(core, np.zeros(0, dtype=np.float32), final=True)]
+
+
+class _Output:
+    """The 16 kHz result, written into one array sized from the header (grown only if the header lied)."""
+
+    def __init__(self, expected: int) -> None:
+        self.array = np.empty(max(0, expected), dtype=np.float32)
+        self.length = 0
+
+    def extend(self, parts: list[np.ndarray]) -> None:
+        for part in parts:
+            end = self.length + len(part)
+            if end > len(self.array):
+                grown = np.empty(max(end, len(self.array) * 5 // 4 + 1024), dtype=np.float32)
+                grown[:self.length] = self.array[:self.length]
+                self.array = grown
+            self.array[self.length:end] = part
+            self.length = end
+
+    def result(self) -> np.ndarray:
+        if self.length == len(self.array):
+            return self.array
+        return self.array[:self.length].copy()
+
+
+def _decode(source: _VirtualFile | str, max_seconds: float, name: str,
+            max_source_samples: int | None = None) -> DecodedAudio:
+    """Decode, downmix, check and resample block by block: memory is the 16 kHz result plus a few blocks."""
+    max_seconds = _check_max_seconds(max_seconds)
+    with _open(source, name) as f:
+        info = _header(f, name)
+        rate, channels = info.sample_rate, info.channels
+        # Header checks first: a 10-hour file is refused without decoding a single block.
+        if info.frames is not None:
+            _check_length(name, info.frames, rate, max_seconds)
+        _check_cost(name, info, max_seconds, max_source_samples)
         # Never read past the limit, even if the header understates the length.
         limit = int(math.floor(max_seconds * rate))
         block = max(1, _BLOCK_SAMPLES // channels)
-        parts: list[np.ndarray] = []
-        total = 0
+        resampler = _StreamResampler(rate)
+        expected = 0 if info.frames is None else math.ceil(info.frames * resampler.up / resampler.down)
+        output = _Output(expected)
+        total, peak, finite = 0, 0.0, True
         try:
             while True:
                 chunk = f.read(frames=min(block, limit + 1 - total), dtype="float32", always_2d=True)
                 if chunk.shape[0] == 0:
                     break
-                # Downmix per block to keep memory mono-sized.
-                parts.append(_downmix(chunk))
                 total += chunk.shape[0]
                 if total > limit:
                     raise _too_long(name, total / rate, max_seconds, at_least=True)
+                if not finite:
+                    continue  # refused below, after the length checks; only count the rest
+                mono = _downmix(chunk)
+                del chunk
+                if not np.isfinite(mono).all():
+                    finite = False
+                    continue
+                peak = max(peak, float(np.max(np.abs(mono))))
+                output.extend(resampler.feed(mono))
         except AudioError:
             raise
         except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
             raise _undecodable(name, err) from err
-    mono = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return _finish(mono, rate, channels, max_seconds, name)
+    _check_length(name, total, rate, max_seconds)
+    if not finite:
+        raise AudioError(f"{name} contains NaN or infinite sample values; re-export it as ordinary PCM audio.")
+    if peak < SILENCE_PEAK:
+        raise AudioError(
+            f"{name} is silent (peak level {peak:.1e}, below {SILENCE_PEAK:.0e}); "
+            "check that the right file or track was exported."
+        )
+    output.extend(resampler.finish())
+    samples = output.result()
+    if not np.isfinite(samples).all():
+        raise AudioError(
+            f"{name} has sample values too large to process (peak {peak:.3g}); re-export it as ordinary PCM audio."
+        )
+    return DecodedAudio(samples=samples, sample_rate=TARGET_SAMPLE_RATE, source_sample_rate=rate,
+                        source_channels=channels, duration_s=samples.shape[0] / TARGET_SAMPLE_RATE)
+
+
+def probe_audio_bytes(data: bytes | bytearray | memoryview, *, name: str = "audio") -> AudioInfo:
+    """Read only the header of an in-memory audio file (cheap); AudioError when it cannot be decoded."""
+    if len(data) == 0:
+        raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
+    with _open(_VirtualFile(data), name) as f:
+        return _header(f, name)
 
 
 def decode_audio_bytes(
-    data: bytes, *, max_seconds: float = DEFAULT_MAX_SECONDS, name: str = "audio"
+    data: bytes | bytearray | memoryview,
+    *,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    name: str = "audio",
+    max_source_samples: int | None = None,
 ) -> DecodedAudio:
     """Decode an in-memory audio file (anything libsndfile reads: WAV, FLAC, OGG, MP3, ...).
 
-    ``name`` is only used in error messages (e.g. the uploaded file's name).
+    The buffer is read in place, never copied. ``name`` is only used in error messages (e.g. the uploaded
+    file's name). ``max_source_samples`` refuses, from the header, files with more samples (frames x
+    channels) than that to decode.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
-    return _decode(_VirtualFile(bytes(data)), max_seconds, name)
+    return _decode(_VirtualFile(data), max_seconds, name, max_source_samples)
 
 
 def load_audio_file(

@@ -126,7 +126,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         checkpoints=args.checkpoint, device=args.device, precision=args.precision, backend=args.backend,
         host=args.host, port=args.port, token_file=args.token_file, parent_pid=args.parent_pid,
         max_body_mb=args.max_body_mb, max_audio_minutes=args.max_audio_minutes, result_ttl=args.result_ttl,
-        file_results=not args.no_file_results,
+        file_results=not args.no_file_results, allow_hosts=args.allow_host or [],
+        max_queued_audio_mb=args.max_queued_audio_mb, head_timeout=args.head_timeout, body_timeout=args.body_timeout,
     ))
 
 
@@ -184,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--result-ttl", type=float, default=600.0, help="seconds a finished result is kept")
     p.add_argument("--no-file-results", action="store_true",
                    help="do not offer results as files in a private temporary folder (loopback clients only)")
+    p.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="also answer requests addressed to this name or address (repeatable; e.g. behind NAT)")
+    p.add_argument("--max-queued-audio-mb", type=float, default=2048.0,
+                   help="uploads and decoded audio held for queued jobs; beyond it: 503 busy with Retry-After")
+    p.add_argument("--head-timeout", type=float, default=5.0,
+                   help="seconds a connection may take to send its request head before it is closed")
+    p.add_argument("--body-timeout", type=float, default=20.0,
+                   help="seconds an upload may stall before it is abandoned (408)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     p.add_argument("--backend", default="auto", choices=("auto", "torch"))

@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model_core import __version__
-from model_core.audio_io import AudioError, crop_seconds, decode_audio_bytes
+from model_core.audio_io import AudioError, crop_seconds, decode_audio_bytes, probe_audio_bytes
 from model_core.worker import PROTOCOL_VERSION
+from model_core.worker.budget import ByteBudget
+from model_core.worker.hosts import HostPolicy
 from model_core.worker.jobs import DONE, FINISHED, JobBoard, JobRequest
+from model_core.worker.memory import release_memory
 from model_core.worker.models import ModelRegistry
+from model_core.worker.upload import ClientGone, UploadError, busy_error, read_body
 
 MAX_PARAMS_BYTES = 16 * 1024
 PARAMS_HEADER = "x-jambatalk-params"
@@ -38,13 +42,31 @@ RESULT_CHUNK_BYTES = 2**20  # one body message of a result stream: large writes,
 FILE_RESULT_TTL_S = 60.0  # a result file its client has not removed by then is removed by the worker
 
 
+DEFAULT_BODY_TIMEOUT_S = 20.0  # an upload with no progress for this long is abandoned (408)
+DEFAULT_MAX_DECODES = 2  # decodes at once: each keeps a CPU core busy and a few blocks of samples in memory
+# The most samples (frames x channels) one upload may ask to decode, per second of the length limit:
+# 48 kHz stereo. 30 minutes at 384 kHz (a 2.6 MB FLAC of DC) is refused from its header.
+SOURCE_SAMPLES_PER_SECOND = 48000 * 2
+
+
 @dataclass
 class WorkerSettings:
-    token: str
-    allowed_hosts: frozenset[str]
+    token: str = field(repr=False)  # never in a repr: reprs end up in logs and bug reports
+    hosts: HostPolicy
     max_body_bytes: int = 256 * 1024 * 1024
     max_audio_seconds: float = 1800.0
     result_dir: Path | None = None  # the private directory for ?via=file results; None: not offered
+    budget: ByteBudget | None = None  # uploads + decoded audio held for queued jobs; None: 2 GiB
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_decodes: int = DEFAULT_MAX_DECODES
+
+    def __post_init__(self) -> None:
+        if self.budget is None:
+            self.budget = ByteBudget(2 * 2**30)
+
+    @property
+    def max_source_samples(self) -> int:
+        return int(self.max_audio_seconds * SOURCE_SAMPLES_PER_SECOND)
 
 
 class FileResults:
@@ -52,8 +74,8 @@ class FileResults:
 
     The files go only into the worker's own private directory (created 0700 by server.py, announced in the
     ready line), each under a fresh unguessable name, created exclusively with mode 0600. The client removes a
-    file once it has mapped or read it; anything left is removed after FILE_RESULT_TTL_S, and the directory
-    with everything in it when the worker stops.
+    file once it has mapped or read it; anything left is removed after FILE_RESULT_TTL_S by a sweeper thread
+    that runs while files are outstanding, and the directory with everything in it when the worker stops.
     """
 
     def __init__(self, directory: Path, ttl_s: float = FILE_RESULT_TTL_S) -> None:
@@ -61,6 +83,27 @@ class FileResults:
         self.ttl_s = ttl_s
         self._written: dict[Path, float] = {}
         self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """Stop the sweeper thread (the files themselves go with the directory)."""
+        self._closed.set()
+
+    def _sweep_while_outstanding(self) -> None:
+        interval = max(0.05, min(5.0, self.ttl_s / 4))
+        while not self._closed.wait(interval):
+            self.sweep()
+            with self._lock:
+                if not self._written:
+                    self._sweeper = None  # the next write starts a new one
+                    return
+
+    def _start_sweeper_locked(self) -> None:
+        if self._sweeper is None and not self._closed.is_set():
+            self._sweeper = threading.Thread(target=self._sweep_while_outstanding, name="jambatalk-result-sweeper",
+                                             daemon=True)
+            self._sweeper.start()
 
     def write(self, job_id: str, array: np.ndarray) -> tuple[str, int]:
         """Write `array` as .npy; returns (file name, size in bytes). Blocking: run it off the event loop."""
@@ -80,6 +123,7 @@ class FileResults:
             raise
         with self._lock:
             self._written[path] = time.monotonic()
+            self._start_sweeper_locked()
         return name, len(header) + array.nbytes
 
     def sweep(self, max_age_s: float | None = None) -> None:
@@ -97,8 +141,11 @@ class FileResults:
                 pass
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+SINGLE_HEADERS = (b"host", b"authorization", b"content-length", b"transfer-encoding", PARAMS_HEADER.encode())
 
 
 class GuardMiddleware:
@@ -114,11 +161,22 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope["headers"]}
-        host = headers.get(b"host", b"").decode("latin-1").lower()
-        if host not in self.settings.allowed_hosts:
-            await error(421, "wrong_host", "This worker only answers requests addressed to its own address.")(
-                scope, receive, send)
+        headers: dict[bytes, bytes] = {}
+        for key, value in scope["headers"]:
+            key = key.lower()
+            if key in headers and key in SINGLE_HEADERS:
+                # Two Authorization (or Host...) headers: intermediaries may each honour a different one. Refuse
+                # rather than guess which the client meant.
+                name = key.decode("latin-1").title()
+                await error(400, "ambiguous_header", f"The request has more than one {name} header; send one.",
+                            {"Connection": "close"})(scope, receive, send)
+                return
+            headers[key] = value
+        host = headers.get(b"host", b"").decode("latin-1")
+        local = scope.get("server")
+        if not self.settings.hosts.allows(host, local[0] if local else None):
+            await error(421, "wrong_host", "This worker only answers requests addressed to its own address or "
+                                           "names; start it with --allow-host NAME to add one.")(scope, receive, send)
             return
         if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected_auth):
             await error(401, "unauthorized", "Missing or wrong token: send 'Authorization: Bearer <token>'.")(
@@ -260,6 +318,7 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
 def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSettings,
                request_shutdown: Callable[[], None]) -> ASGIApp:
     file_results = FileResults(settings.result_dir) if settings.result_dir is not None else None
+    decode_slots = asyncio.Semaphore(max(1, settings.max_decodes))
 
     async def health(request: Request) -> Response:
         return JSONResponse({
@@ -288,26 +347,75 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         if subject and subject not in animator.style_names:
             known = ", ".join(animator.style_names) or "none (leave subject empty)"
             return error(400, "bad_params", f"Unknown subject {subject!r}; model {slot.name!r} knows: {known}.")
-        body = await request.body()
-        try:
-            audio = await run_in_threadpool(decode_audio_bytes, body, max_seconds=settings.max_audio_seconds,
-                                            name="The uploaded audio")
-            if params["start_s"] or params["end_s"] is not None:
-                audio = crop_seconds(audio, params["start_s"], params["end_s"])
-        except AudioError as exc:
-            return error(400, "bad_audio", str(exc))
+        audio_or_error = await receive_audio(request, params)
+        if isinstance(audio_or_error, Response):
+            return audio_or_error
+        audio, reservation = audio_or_error
         if animator.model.motion_frames_for(len(audio.samples)) < 1:
+            reservation.release()
             return error(400, "bad_audio", "The audio range is too short to yield a single motion frame.")
         job_request = JobRequest(model=slot.name, samples=audio.samples, start_s=params["start_s"] or 0.0,
                                  subject=subject or None, strength=params["strength"],
-                                 smoothing_s=params["smoothing_s"], dtype=params["dtype"], client=params["client"])
+                                 smoothing_s=params["smoothing_s"], dtype=params["dtype"], client=params["client"],
+                                 reservation=reservation)
+        del audio
         try:
             job, position = board.submit(job_request)
         except OverflowError as exc:
-            return error(429, "queue_full", str(exc))
+            job_request.drop_audio()
+            return error(429, "queue_full", str(exc), {"Retry-After": str(board.busy_seconds())})
         except RuntimeError as exc:
+            job_request.drop_audio()
             return error(503, "shutting_down", str(exc))
         return JSONResponse({"job": job.id, "state": job.state, "position": position}, status_code=202)
+
+    async def receive_audio(request: Request, params: dict):
+        """The upload read, decoded and cropped, with its reservation in the budget; or the error reply."""
+        budget = settings.budget
+        assert budget is not None
+        length = request.headers.get("content-length")
+        try:
+            body, upload = await read_body(request.receive, int(length) if length is not None else None,
+                                           settings.max_body_bytes, budget, settings.body_timeout_s,
+                                           board.busy_seconds())
+        except UploadError as exc:
+            headers = {"Connection": "close"}  # the rest of the body is not read: do not reuse the connection
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(exc.retry_after)
+            return error(exc.status, exc.code, exc.message, headers)
+        except ClientGone:
+            return Response(status_code=400)  # nobody is listening
+        decoded = None
+        size = len(body)
+        try:
+            try:
+                info = await run_in_threadpool(probe_audio_bytes, body, name="The uploaded audio")
+            except AudioError as exc:
+                return error(400, "bad_audio", str(exc))
+            # Hold the decoded size (known from the header) before decoding: refuse now rather than run out.
+            decoded = budget.reserve(info.output_bytes(settings.max_audio_seconds))
+            if decoded is None:
+                busy = busy_error(budget, board.busy_seconds())
+                return error(busy.status, busy.code, busy.message, {"Retry-After": str(busy.retry_after)})
+            try:
+                async with decode_slots:
+                    audio = await run_in_threadpool(
+                        decode_audio_bytes, body, max_seconds=settings.max_audio_seconds, name="The uploaded audio",
+                        max_source_samples=settings.max_source_samples)
+                del body
+                upload.release()
+                if params["start_s"] or params["end_s"] is not None:
+                    audio = crop_seconds(audio, params["start_s"], params["end_s"])
+            except AudioError as exc:
+                return error(400, "bad_audio", str(exc))
+            decoded.resize(audio.samples.nbytes)  # shrinking always fits
+            reservation, decoded = decoded, None
+            return audio, reservation
+        finally:
+            upload.release()
+            if decoded is not None:
+                decoded.release()
+            release_memory(size)
 
     def lookup(request: Request):
         found = board.get(request.path_params["job_id"])

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,19 @@ class JobRequest:
     smoothing_s: float = 0.0
     dtype: str = "float32"
     client: str = "anonymous"
+    # The samples' share of the worker's audio budget (budget.Reservation), given back by drop_audio().
+    reservation: Any = field(default=None, repr=False)
+
+    @property
+    def audio_seconds(self) -> float:
+        return len(self.samples) / 16000.0
+
+    def drop_audio(self) -> None:
+        """Free the samples (once the job has run, or will never run) and give their budget back."""
+        self.samples = np.zeros(0, dtype=np.float32)
+        if self.reservation is not None:
+            self.reservation.release()
+            self.reservation = None
 
 
 @dataclass
@@ -99,6 +113,7 @@ class JobBoard:
         self._released = False
         self._running: Job | None = None
         self._ids = itertools.count()
+        self._compute_per_audio_s = 0.5  # running estimate of compute seconds per second of audio (Retry-After)
         self._thread = threading.Thread(target=self._loop, name="jambatalk-jobs", daemon=True)
         self._thread.start()
 
@@ -161,6 +176,7 @@ class JobBoard:
                 return None
             if job.state == QUEUED:
                 self._queues[job.request.client].remove(job)
+                job.request.drop_audio()  # at once, not when the job expires: a cancelled take holds nothing
                 self._finish_locked(job, CANCELLED, stage="cancelled before it started")
             elif job.state == RUNNING:
                 job.cancel_event.set()
@@ -172,6 +188,15 @@ class JobBoard:
             return {"queued": self.queued_count(), "running": int(self._running is not None),
                     "kept": len(self._jobs)}
 
+    def busy_seconds(self) -> int:
+        """About how long until the queued and running work is done: what a refused client should wait."""
+        with self._lock:
+            jobs = [job for queue in self._queues.values() for job in queue]
+            if self._running is not None:
+                jobs.append(self._running)
+            audio = sum(job.request.audio_seconds * (1.0 - job.progress) for job in jobs)
+            return int(min(300, max(1, round(audio * self._compute_per_audio_s))))
+
     def queued_count(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
@@ -181,6 +206,7 @@ class JobBoard:
             self._stopping = True
             for queue in self._queues.values():
                 for job in queue:
+                    job.request.drop_audio()
                     self._finish_locked(job, CANCELLED, stage="worker shut down")
                 queue.clear()
             if self._running is not None:
@@ -220,6 +246,8 @@ class JobBoard:
             self._run(job)
 
     def _run(self, job: Job) -> None:
+        seconds = job.request.audio_seconds
+
         def progress(fraction: float, stage: str) -> None:
             job.progress, job.stage = max(job.progress, min(1.0, fraction)), stage
 
@@ -227,17 +255,20 @@ class JobBoard:
             result, frames, fps = self._runner(job.request, progress, job.cancel_event.is_set)
         except JobCancelledError:
             with self._lock:
-                self._finish_locked(job, CANCELLED, stage="cancelled")
+                self._finish_locked(job, CANCELLED, stage="worker shut down" if self._stopping else "cancelled")
         except Exception as exc:  # noqa: BLE001 - a failed job must never take the worker down
             with self._lock:
                 self._finish_locked(job, FAILED, stage="failed", error=_sentence(exc))
         else:
             with self._lock:
+                if seconds > 0 and job.started is not None:
+                    ratio = (time.monotonic() - job.started) / seconds
+                    self._compute_per_audio_s = 0.8 * self._compute_per_audio_s + 0.2 * ratio
                 job.result, job.frames, job.fps = result, frames, fps
                 job.progress = 1.0
                 self._finish_locked(job, DONE, stage="done")
         finally:
-            job.request.samples = np.zeros(0, dtype=np.float32)  # drop the audio as soon as it is used
+            job.request.drop_audio()  # as soon as it is used
             with self._lock:
                 self._running = None
 

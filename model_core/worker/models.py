@@ -94,10 +94,16 @@ class ModelRegistry:
         offsets = np.ascontiguousarray(offsets, dtype=np.float32)
         if request.strength != 1.0:
             offsets *= np.float32(request.strength)
+        if not np.isfinite(offsets).all():
+            # A result full of NaN would bake into a broken animation; fail the job with a reason instead.
+            raise ValueError(f"Model {request.model!r} produced non-finite offsets (NaN or infinity) for this audio; "
+                             "its weights are probably damaged, so retrain or re-convert the checkpoint.")
         if request.dtype == "float16":
             # torch's vectorised cast: the same values as numpy's astype (round to nearest even, inf past 65504),
             # about 2.5x faster, which matters for a 100 MB take on a busy CPU.
             offsets = torch.from_numpy(offsets).to(torch.float16).numpy()
+            if not np.isfinite(offsets).all():
+                raise ValueError("The offsets are too large for float16 (over 65504); ask for float32 instead.")
         return offsets, int(offsets.shape[0]), animator.fps
 
     def run(self, request: JobRequest, progress: Callable[[float, str], None],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import os
 import secrets
@@ -14,13 +13,22 @@ import socket
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from model_core.worker import PROTOCOL_VERSION
-from model_core.worker.app import WorkerSettings, create_app
+from model_core.worker.app import DEFAULT_BODY_TIMEOUT_S, WorkerSettings, create_app
+from model_core.worker.budget import ByteBudget
+from model_core.worker.connections import (
+    DEFAULT_HEAD_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionGuard,
+    raise_open_file_limit,
+)
+from model_core.worker.hosts import HostPolicy, is_loopback
 from model_core.worker.jobs import JobBoard
 from model_core.worker.models import ModelRegistry
 
@@ -41,15 +49,10 @@ class ServeOptions:
     max_audio_minutes: float = 30.0
     result_ttl: float = 600.0
     file_results: bool = True  # offer ?via=file results (loopback only) from a private temporary directory
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    allow_hosts: list[str] = field(default_factory=list)  # extra Host names/addresses to answer (--allow-host)
+    max_queued_audio_mb: float = 2048.0  # uploads + decoded audio waiting in the queue (--max-queued-audio-mb)
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT_S  # a connection must send its request head within this
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S  # an upload with no progress for this long is abandoned
 
 
 def read_token(path: str | None) -> str:
@@ -60,14 +63,6 @@ def read_token(path: str | None) -> str:
     if len(token) < 16:
         raise ValueError(f"The token in {path} must be at least 16 characters on its first line.")
     return token
-
-
-def allowed_hosts(host: str, port: int) -> frozenset[str]:
-    """Host header values this worker answers to (anything else may be a DNS-rebinding attack)."""
-    names = {f"[{host}]" if ":" in host else host}
-    if is_loopback(host):
-        names |= {"localhost", "127.0.0.1"} if ":" not in host else {"localhost"}
-    return frozenset(f"{n}:{port}" for n in names)
 
 
 def make_result_dir() -> Path:
@@ -85,7 +80,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -122,9 +117,21 @@ def parent_alive(pid: int, was_our_parent: bool) -> bool:
         return True  # cannot tell: keep serving rather than vanish
 
 
-def serve(options: ServeOptions) -> int:
+def check_options(options: ServeOptions) -> None:
+    """Refuse, before anything is loaded, options that cannot work (one sentence each)."""
     if not options.checkpoints:
         raise ValueError("Give at least one --checkpoint to serve.")
+    if options.parent_pid is not None and (options.parent_pid <= 0 or not process_exists(options.parent_pid)):
+        # Otherwise the worker would announce itself ready and exit a second later.
+        raise ValueError(f"--parent-pid {options.parent_pid} is not a running process.")
+    for name in ("head_timeout", "body_timeout", "max_queued_audio_mb", "max_body_mb", "max_audio_minutes"):
+        value = getattr(options, name)
+        if not (isinstance(value, int | float) and 0 < value < float("inf")):
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive number; got {value!r}.")
+
+
+def serve(options: ServeOptions) -> int:
+    check_options(options)
     if not is_loopback(options.host):
         if options.token_file is None:
             raise ValueError(f"Listening on {options.host} (not loopback) requires an explicit --token-file.")
@@ -139,22 +146,32 @@ def serve(options: ServeOptions) -> int:
     board = JobBoard(registry.animate, ttl_s=options.result_ttl)
     sock = bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
-    host_for_url = f"[{options.host}]" if ":" in options.host else options.host
+    hosts = HostPolicy(options.host, port, options.allow_hosts)
     # Results as files only for a client on this machine: a loopback worker's own private directory.
     result_dir = make_result_dir() if options.file_results and is_loopback(options.host) else None
-    settings = WorkerSettings(token=token, allowed_hosts=allowed_hosts(options.host, port),
-                              max_body_bytes=int(options.max_body_mb * 2**20), max_audio_seconds=max_seconds,
-                              result_dir=result_dir)
+    max_body = int(options.max_body_mb * 2**20)
+    # The budget must hold at least one upload of the largest size and its decoded audio, or nothing would fit.
+    budget = ByteBudget(max(int(options.max_queued_audio_mb * 2**20), max_body + int(max_seconds * 16000 * 4)))
+    settings = WorkerSettings(token=token, hosts=hosts, max_body_bytes=max_body, max_audio_seconds=max_seconds,
+                              result_dir=result_dir, budget=budget, body_timeout_s=options.body_timeout)
+    # Room for thousands of connections, so idle ones are closed by the guard long before descriptors run out.
+    files = raise_open_file_limit(DEFAULT_MAX_CONNECTIONS + 1024)
+    guard = ConnectionGuard(options.head_timeout, max_connections=min(DEFAULT_MAX_CONNECTIONS, files - 256))
+    # No limit_concurrency: uvicorn would count idle connections against it and answer every real request 503.
     config = uvicorn.Config(lambda *a: None, log_level="warning", access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5, limit_concurrency=256)
+                            timeout_graceful_shutdown=5, limit_concurrency=None, backlog=2048,
+                            http=guard.protocol_factory(AutoHTTPProtocol))
     server = uvicorn.Server(config)
 
     def request_shutdown() -> None:
         server.should_exit = True
 
-    config.app = create_app(registry, board, settings, request_shutdown)
+    config.app = guard.wrap_app(create_app(registry, board, settings, request_shutdown))
     ready = {"port": port, "token": token, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
-             "url": f"http://{host_for_url}:{port}"}
+             "url": hosts.ready_url()}
+    if hosts.wildcard:
+        print(f"The worker listens on every address of this machine; clients can use {ready['url']} (or another "
+              f"of its addresses). Names other than this machine's need --allow-host.", file=sys.stderr)
     if result_dir is not None:
         ready["result_dir"] = str(result_dir)
 
