@@ -1,0 +1,140 @@
+"""The real-speech scorecard: its measures on hand-made mouths with known answers, then one run end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model_core.corpus.phones import TimedPhone
+from model_core.evaluation.speech_scorecard import (
+    MouthTracks,
+    best_lag_ms,
+    bilabial_minima,
+    jaw_target,
+    lag_curve,
+    long_pauses,
+    measure_take,
+    mouth_tracks,
+    rest_mouth,
+    summarise,
+)
+
+FPS = 30.0
+
+
+def tracks(gap: np.ndarray, jaw: np.ndarray | None = None) -> MouthTracks:
+    gap = np.asarray(gap, dtype=np.float64)
+    return MouthTracks(gap, np.zeros_like(gap) if jaw is None else np.asarray(jaw, dtype=np.float64), FPS)
+
+
+def phones(*spans: tuple[str, float, float]) -> list[TimedPhone]:
+    return [TimedPhone(s, a, b) for s, a, b in spans]
+
+
+def test_mouth_tracks_measure_mm_against_the_neutral():
+    # Landmarks 0: upper lip, 1: lower lip, 2: chin, 3: something else. The neutral mouth is 1 mm open.
+    template = np.array([[0, 0.001, 0], [0, 0.0, 0], [0, -0.05, 0], [0, 0.1, 0]], dtype=np.float64)
+    frames = np.repeat(template[None], 3, axis=0)
+    frames[1, 1, 1] -= 0.004  # lower lip 4 mm down
+    frames[1, 2, 1] -= 0.006  # chin 6 mm down
+    frames[2, 0, 1] -= 0.001  # upper lip 1 mm down: the lips now touch
+    t = mouth_tracks(frames.reshape(3, -1), template, {"lip_upper": 0, "lip_lower": 1, "chin": 2}, FPS)
+    np.testing.assert_allclose(t.lip_gap_mm, [0.0, 4.0, -1.0], atol=1e-9)
+    np.testing.assert_allclose(t.jaw_mm, [0.0, 6.0, 0.0], atol=1e-9)
+    with pytest.raises(ValueError, match="chin"):
+        mouth_tracks(frames, template, {"lip_upper": 0, "lip_lower": 1}, FPS)
+
+
+def test_bilabial_closures_found_within_one_frame_of_the_phone_only():
+    gap = np.full(60, 6.0)
+    # Windows: m 0.30-0.37 s -> frames 8..13, p 0.75-0.80 s -> 21..25, b 1.30-1.36 s -> 38..42.
+    gap[10] = 0.5
+    gap[25] = 1.5  # the frame after the p's last one (24 shows 0.80 s exactly: no rounding may lose it)
+    gap[26] = 0.2  # one frame further: not the p's
+    gap[40] = 3.0
+    gap[45] = 0.2  # after the b: not its closure
+    ph = phones(("m", 0.30, 0.37), ("p", 0.75, 0.80), ("b", 1.30, 1.36), ("aa", 1.36, 1.6))
+    np.testing.assert_allclose(bilabial_minima(gap, ph, FPS), [0.5, 1.5, 3.0])
+    # A closure two frames past the span's last frame is not the phone's.
+    late = np.full(60, 6.0)
+    late[26] = late[27] = 0.0
+    assert bilabial_minima(late, phones(("p", 0.75, 0.80)), FPS) == [6.0]
+
+    take = measure_take("t", "hand", tracks(gap), ph)
+    s = summarise([take], FPS)
+    assert s["bilabials"] == 3
+    assert s["bilabial_within_1mm"] == pytest.approx(1 / 3, abs=1e-3)
+    assert s["bilabial_within_2mm"] == pytest.approx(2 / 3, abs=1e-3)
+    assert s["bilabial_min_gap_median_mm"] == pytest.approx(1.5)
+
+
+def test_jaw_by_phone_class_and_lips_in_long_pauses():
+    frames = 90  # 3 s
+    ph = phones(("sil", 0.0, 0.5), ("hh", 0.5, 0.6), ("aa", 0.6, 1.0), ("m", 1.0, 1.2), ("sil", 1.2, 1.3),
+                ("ae", 1.3, 1.6), ("sil", 1.6, 1.7), ("sil", 1.7, 1.8), ("iy", 1.8, 3.0))
+    # Frames: sil 0..14, hh 15..17, aa 18..29, m 30..35, sil 36..38, ae 39..47, sil 48..53, iy 54..89.
+    jaw = np.full(frames, 2.0)
+    jaw[18:30] = jaw[39:48] = 8.0
+    jaw[30:36] = 1.0
+    jaw[:15] = 0.5
+    gap = np.full(frames, 5.0)
+    gap[:15] = 2.0
+    gap[48:54] = 3.0
+    take = measure_take("t", "hand", tracks(gap, jaw), ph)
+    assert take.jaw_mm["open_vowels"] == pytest.approx(8.0)
+    assert take.jaw_mm["bilabials"] == pytest.approx(1.0)
+    # Pause frames: 15 at 0.5 mm, 3 at 2 mm (1.2-1.3 s) and 6 at 2 mm (1.6-1.8 s).
+    assert take.jaw_frames["pauses"] == 24
+    assert take.jaw_mm["pauses"] == pytest.approx((15 * 0.5 + 9 * 2.0) / 24)
+    # Long pauses: the 0.5 s lead-in and the two joined 0.1 s silences; the lone 0.1 s one is too short.
+    assert [(p.start, p.end) for p in long_pauses(ph)] == [(0.0, 0.5), (1.6, 1.8)]
+    np.testing.assert_allclose(take.pause_lip_gap_mm, [2.0, 3.0])
+    np.testing.assert_allclose(take.pause_jaw_mm, [0.5, 2.0])
+    s = summarise([take], FPS)
+    assert s["long_pauses"] == 2 and s["pause_lip_gap_mm"] == pytest.approx(2.5)
+
+
+def test_jaw_means_pool_over_frames_not_takes():
+    ph = phones(("aa", 0.0, 1.0))
+    short = measure_take("a", "x", tracks(np.zeros(10), np.full(10, 2.0)), ph)  # 10 frames at 2 mm
+    long = measure_take("b", "x", tracks(np.zeros(30), np.full(30, 6.0)), ph)  # 30 frames at 6 mm
+    assert summarise([short, long], FPS)["jaw_open_vowels_mm"] == pytest.approx((10 * 2 + 30 * 6) / 40)
+
+
+def sentence() -> list[TimedPhone]:
+    """Syllables of varied length, so the correlation has one clear peak."""
+    rng = np.random.default_rng(3)
+    out, t = [TimedPhone("sil", 0.0, 0.3)], 0.3
+    for i in range(24):
+        cons = ("m", "t", "b", "s", "p", "k")[i % 6]
+        vowel = ("aa", "iy", "ae", "uw", "ah", "eh")[(i * 5) % 6]
+        c, v = rng.uniform(0.05, 0.12), rng.uniform(0.08, 0.25)
+        out += [TimedPhone(cons, t, t + c), TimedPhone(vowel, t + c, t + c + v)]
+        t += c + v
+    return out + [TimedPhone("sil", t, t + 0.4)]
+
+
+@pytest.mark.parametrize("lag_ms", [-100.0, 0.0, 50.0, 66.7, 150.0])
+def test_lag_recovers_a_known_delay_with_positive_meaning_late(lag_ms):
+    ph = sentence()
+    frames = int(ph[-1].end * FPS)
+    late = [TimedPhone(p.symbol, p.start + lag_ms / 1000, p.end + lag_ms / 1000) for p in ph]
+    jaw = 9.0 * jaw_target(late, FPS, frames)  # a model that opens exactly as the target, lag_ms late
+    take = measure_take("t", "hand", tracks(np.zeros(frames), jaw), ph)
+    assert take.lag_ms == pytest.approx(lag_ms, abs=8.0)
+    assert take.lag_corr > 0.95
+    assert summarise([take, take], FPS)["lag_ms"] == pytest.approx(lag_ms, abs=8.0)
+
+
+def test_lag_curve_sign_on_a_plain_shift():
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal(200)
+    predicted = np.roll(target, 3)  # predicted[k] = target[k - 3]: three frames late
+    curve = lag_curve(predicted, target, 6)
+    assert int(np.nanargmax(curve)) - 6 == 3
+    assert best_lag_ms(curve, FPS)[0] == pytest.approx(100.0, abs=5.0)
+
+
+def test_rest_mouth_reports_mean_and_peak():
+    r = rest_mouth(tracks(np.array([0.0, 1.0, 2.0, 1.0]), np.array([4.0, 0.0, 0.0, 0.0])))
+    assert r == {"jaw_mm_mean": 1.0, "jaw_mm_max": 4.0, "lip_gap_mm_mean": 1.0, "lip_gap_mm_max": 2.0}
