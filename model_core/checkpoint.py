@@ -65,9 +65,17 @@ class CheckpointInfo:
                 f"{source} uses checkpoint format {version}, newer than this JambaTalk ({FORMAT_VERSION}); update."
             )
         try:
-            config = JambaTalkConfig.from_dict(json.loads(meta["config"]))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"{source} has an unreadable model config: {exc}") from exc
+            data = json.loads(meta["config"])
+        except (KeyError, ValueError, TypeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise CheckpointError(f"{source} has an unreadable model config ({reason}).") from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{source} has an unreadable model config (not a JSON object).")
+        try:
+            config = JambaTalkConfig.from_dict(data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).rstrip(".")
+            raise CheckpointError(f"{source} has an invalid model config: {reason}.") from None
         return cls(
             config=config,
             licence=meta.get("licence", OWN_LICENCE),
@@ -138,6 +146,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is damaged: its tensors cannot be read ({exc}).") from exc
     template = tensors.pop(TEMPLATE_KEY, None)
+    if template is not None and (tuple(template.shape) != (info.config.vertex_count, 3)
+                                 or not template.is_floating_point() or not torch.isfinite(template).all()):
+        count = info.config.vertex_count
+        raise CheckpointError(f"{path} has a bad template: it must hold {count} finite vertex positions (shape "
+                              f"[{count}, 3]); it has shape {list(template.shape)}.")
+    for key, tensor in tensors.items():
+        # NaN or infinite weights would give an all-NaN animation that looks like a result.
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path} is damaged: tensor {key} holds NaN or infinite values.")
     try:
         model = build_from_state_dict(info.config, tensors)
     except CheckpointError as exc:

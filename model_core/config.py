@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -102,6 +103,7 @@ class JambaTalkConfig:
         self.validate()
 
     def validate(self) -> None:
+        check_ranges(self)
         bad = set(self.pattern) - set(LAYER_KINDS)
         if not self.pattern or bad:
             raise ValueError(f"Decoder pattern {self.pattern!r} may only use the letters M, E and T.")
@@ -148,6 +150,89 @@ class JambaTalkConfig:
 
     def replace(self, **changes: Any) -> JambaTalkConfig:
         return JambaTalkConfig.from_dict({**self.to_dict(), **changes})
+
+
+# Sane ranges for every field: a checkpoint's config is data from a file, and a NaN frame rate, zero heads or a
+# 20,000-layer pattern must be refused at load with one sentence, not found later as a 500, a traceback or a
+# 4 GB allocation. Generous enough for any real network (the official ones sit well inside).
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "feature_dim": (1, 8192), "vertex_count": (1, 1_000_000),
+    "mamba_d_state": (1, 1024), "mamba_d_conv": (1, 64), "mamba_expand": (1, 16),
+    "moe_d_state": (1, 1024), "moe_d_conv": (1, 64), "moe_expand": (1, 16), "moe_num_experts": (1, 64),
+    "moe_hidden_mult": (1, 64), "moe_min_capacity": (0, 1_000_000),
+    "n_query_heads": (1, 256), "n_kv_heads": (1, 256), "ffn_dim": (1, 65536), "rope_rank": (1, 4096),
+}
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "motion_fps": (1.0, 240.0), "moe_second_threshold": (0.0, 1.0), "moe_capacity_factor_train": (1e-3, 64.0),
+    "moe_capacity_factor_eval": (1e-3, 64.0), "moe_loss_coef": (0.0, 1e3), "dropout": (0.0, 0.999),
+    "rope_base": (1.0 + 1e-6, 1e9),
+}
+BOOL_FIELDS = ("share_weights", "causal_attention", "style_embedding")
+MAX_PATTERN_LAYERS = 64
+MAX_STYLES = 4096
+WAV2VEC2_INT_RANGES: dict[str, tuple[int, int]] = {
+    "hidden_size": (1, 8192), "num_hidden_layers": (1, 64), "num_attention_heads": (1, 256),
+    "intermediate_size": (1, 65536), "num_conv_pos_embeddings": (1, 1024), "num_conv_pos_embedding_groups": (1, 1024),
+}
+WAV2VEC2_CONV_RANGES: dict[str, tuple[int, int]] = {"conv_dim": (1, 8192), "conv_stride": (1, 16),
+                                                     "conv_kernel": (1, 64)}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if not _is_int(value) or not low <= value <= high:
+        raise ValueError(f"field {name} must be a whole number from {low} to {high}; got {value!r:.60}.")
+
+
+def check_ranges(config: JambaTalkConfig) -> None:
+    """Every field's type and range; ValueError naming the first bad field."""
+    for name, (low, high) in INT_RANGES.items():
+        _check_int(name, getattr(config, name), low, high)
+    for name, (low, high) in FLOAT_RANGES.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not low <= value <= high:
+            raise ValueError(f"field {name} must be a finite number from {low:g} to {high:g}; got {value!r:.60}.")
+    for name in BOOL_FIELDS:
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(f"field {name} must be true or false; got {getattr(config, name)!r:.60}.")
+    for name in ("pattern", "audio_frame_mode", "moe_policy_eval"):
+        if not isinstance(getattr(config, name), str):
+            raise ValueError(f"field {name} must be a string; got {type(getattr(config, name)).__name__}.")
+    if not 1 <= len(config.pattern) <= MAX_PATTERN_LAYERS:
+        raise ValueError(f"field pattern must have 1 to {MAX_PATTERN_LAYERS} layer letters; got {len(config.pattern)}.")
+    names = config.style_names
+    if not isinstance(names, list) or len(names) > MAX_STYLES or \
+            not all(isinstance(n, str) and 1 <= len(n) <= 256 for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"field style_names must be a list of at most {MAX_STYLES} different names of 1 to 256 "
+                         "characters.")
+    _check_wav2vec2(config.wav2vec2)
+
+
+def _check_wav2vec2(w2v: Any) -> None:
+    if not isinstance(w2v, dict):
+        raise ValueError(f"field wav2vec2 must be an object; got {type(w2v).__name__}.")
+    for key, (low, high) in WAV2VEC2_INT_RANGES.items():
+        if key in w2v or key == "hidden_size":
+            _check_int(f"wav2vec2.{key}", w2v.get(key), low, high)
+    hidden = w2v["hidden_size"]
+    for key in ("num_attention_heads", "num_conv_pos_embedding_groups"):
+        if key in w2v and hidden % w2v[key]:
+            raise ValueError(f"field wav2vec2.hidden_size ({hidden}) must be divisible by wav2vec2.{key}.")
+    lengths = set()
+    for key, (low, high) in WAV2VEC2_CONV_RANGES.items():
+        if key not in w2v:
+            continue
+        values = w2v[key]
+        if not isinstance(values, list) or not 1 <= len(values) <= 16 or \
+                not all(_is_int(v) and low <= v <= high for v in values):
+            raise ValueError(f"field wav2vec2.{key} must be a list of 1 to 16 whole numbers from {low} to {high}.")
+        lengths.add(len(values))
+    if len(lengths) > 1:
+        raise ValueError("fields wav2vec2.conv_dim, conv_stride and conv_kernel must have the same length.")
 
 
 def preset(name: str, **overrides: Any) -> JambaTalkConfig:

@@ -93,7 +93,8 @@ class ModelRegistry:
         # own fresh array (the Animator's output, or gaussian_filter1d's), so strength is applied in place.
         offsets = np.ascontiguousarray(offsets, dtype=np.float32)
         if request.strength != 1.0:
-            offsets *= np.float32(request.strength)
+            with np.errstate(over="ignore"):  # an overflow is refused just below, with a sentence
+                offsets *= np.float32(request.strength)
         if not np.isfinite(offsets).all():
             # A result full of NaN would bake into a broken animation; fail the job with a reason instead.
             raise ValueError(f"Model {request.model!r} produced non-finite offsets (NaN or infinity) for this audio; "
