@@ -220,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_arguments(p)
     p.set_defaults(func=run_evaluate_cli)
 
+    p = sub.add_parser("score-speech", help="a checkpoint's mouth on real recorded speech: closures, jaw, pauses, lag")
+    from model_core.evaluation.score_speech import add_score_speech_arguments, run_score_speech_cli
+
+    add_score_speech_arguments(p)
+    p.set_defaults(func=run_score_speech_cli)
+
     p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
     from model_core.bench import add_bench_arguments
 
