@@ -22,7 +22,7 @@ from typing import Any
 from model_core.data.manifest import MANIFEST, read_manifest
 from model_core.metrics import BIWI_SCALES, NO_SCALES, VOCASET_SCALES, MetricScales
 
-LAYOUTS = ("vocaset", "biwi", "synthetic", "plain")
+LAYOUTS = ("vocaset", "biwi", "synthetic", "plain", "blendshape")  # blendshape: see blendshape_corpus.py
 PREPARED = "prepared.json"  # written by scripts/prepare_vocaset
 SYNTH_GENERATOR = "jambatalk synth-corpus"
 _BIWI_NAME = re.compile(r"^[FM]\d+_")
@@ -124,4 +124,6 @@ def open_layout(root: str | Path, kind: str = "auto") -> DatasetLayout:
             lips_file=str(manifest.get("lips", "regions/lips.txt")),
             upper_face_file=str(manifest.get("upper_face", "regions/upper_face.txt")), manifest=manifest,
         )
+    if kind == "blendshape":
+        raise ValueError(f"{root} was asked to be read as a blendshape corpus but has no such meta.json.")
     raise ValueError(f"Unknown dataset layout {kind!r}: choose auto, {', '.join(LAYOUTS)}.")

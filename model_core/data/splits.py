@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 SPLITS = ("train", "val", "test")
-SPLIT_PRESETS = ("vocaset", "biwi", "biwi-test-a", "synthetic", "manifest")
+SPLIT_PRESETS = ("vocaset", "biwi", "biwi-test-a", "synthetic", "manifest", "corpus")  # corpus: splits.json
 
 # FaceFormer / JambaTalk subject lists (reference doc §2.1); sentence ids are the take names' trailing digits.
 VOCASET_TRAIN = (
@@ -63,6 +63,8 @@ def split_rules(preset: str, root: Path, manifest: dict[str, Any] | None = None)
         return _standard(BIWI_TRAIN, BIWI_TRAIN, BIWI_TRAIN, ((1, 32), (33, 36), (37, 40)))
     if preset == "synthetic":
         return synthetic_rules(root)
+    if preset == "corpus":
+        raise ValueError(f"The 'corpus' split preset belongs to blendshape corpora; {root} is not one.")
     if preset == "manifest":
         if manifest is None:
             raise ValueError(f"The 'manifest' split preset needs a dataset.toml in {root}.")

@@ -76,7 +76,7 @@ def run_evaluate_cli(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from model_core.checkpoint import load_checkpoint
-    from model_core.data.dataset import MotionCorpus
+    from model_core.data.blendshape_corpus import open_corpus
     from model_core.training.evaluate import evaluate_samples, format_table
     from model_core.training.setup import resolve_runtime
 
@@ -85,7 +85,7 @@ def run_evaluate_cli(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.num_threads)
-    corpus = MotionCorpus(args.data, args.layout, args.split_preset)
+    corpus = open_corpus(args.data, args.layout, args.split_preset)
     takes = corpus.split(args.split)
     lips, upper = corpus.masks(args.lips, args.upper_face)
     device, amp = resolve_runtime(args.device, args.precision)

@@ -23,7 +23,8 @@ import torch
 from tqdm import tqdm
 
 from model_core.checkpoint import OWN_LICENCE, CheckpointInfo, load_checkpoint, save_checkpoint
-from model_core.data.dataset import MotionCorpus, Sample
+from model_core.data.blendshape_corpus import open_corpus
+from model_core.data.dataset import Sample
 from model_core.data.masks import MaskError
 from model_core.model import JambaTalk
 from model_core.training.batches import Batch, collate, crop_for, epoch_batches
@@ -120,7 +121,7 @@ class Trainer:
         check_output(self.out, cfg, resume, overwrite)
         self.device, self.amp = resolve_runtime(self.opts.device, self.opts.precision)
 
-        self.corpus = MotionCorpus(cfg.data.dir, cfg.data.layout, cfg.data.split_preset, cache=cfg.data.cache)
+        self.corpus = open_corpus(cfg.data.dir, cfg.data.layout, cfg.data.split_preset, cache=cfg.data.cache)
         self.train_takes = self.corpus.split("train")
         self.val_takes = self.corpus.split("val", required=False)
         self.train_subjects = sorted({t.subject for t in self.train_takes})

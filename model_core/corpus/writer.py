@@ -1,0 +1,174 @@
+"""Write takes into the blendshape corpus layout; vertices are never stored (the head computes them).
+
+OUT/
+  audio/<take>.flac        16 kHz mono 16-bit FLAC
+  weights/<take>.npy       float32 (T, K) blendshape weights at meta.json's fps, names in meta.json
+  takes/<take>.json        voice, source, language, text and its source, timing kind, phones, check, split
+  head.safetensors         the head every take is animated on (neutral, blendshapes, identities, landmarks)
+  speakers.json            voice -> identity (MakeHuman macro settings + shape values, and the coefficients),
+                           speaking style, sex, source
+  regions/lips.txt, regions/upper_face.txt   vertex indices of the head (for the lip and upper-face metrics)
+  meta.json, splits.json, rejected.json, README.md
+A take is named <voice>_<key>. Frame k of a take shows time k / fps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model_core.corpus.arkit_motion import SpeakingStyle, arkit_weights, lip_gap_coefficients, random_style
+from model_core.corpus.takes import SAMPLE_RATE, SpokenTake
+from model_core.heads.asset import HeadAsset
+from model_core.heads.identity import Identity, random_identity
+
+CORPUS_GENERATOR = "jambatalk synth-corpus (blendshape)"
+CORPUS_FORMAT = 2
+STORAGE_FPS = 60.0
+VAL_SHARE = 0.1  # of the takes without a fixed split
+
+
+def stable_int(*parts: object) -> int:
+    """A number from names that does not change between runs or Python versions (unlike hash())."""
+    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little")
+
+
+def split_of(take: SpokenTake) -> str:
+    if take.split:
+        return take.split
+    return "val" if stable_int("split", take.voice, take.key) % 1000 < VAL_SHARE * 1000 else "train"
+
+
+def take_name(take: SpokenTake) -> str:
+    key = "".join(c if c.isalnum() or c == "-" else "-" for c in take.key)
+    return f"{take.voice}_{key}"
+
+
+@dataclass
+class Speaker:
+    voice: str
+    source: str
+    sex: str | None
+    identity: Identity
+    coefficients: np.ndarray
+    neutral: np.ndarray
+    style: SpeakingStyle
+    rest_gap: float
+
+
+def regions(head: HeadAsset) -> dict[str, np.ndarray]:
+    """Lip and upper-face vertex sets of a head, from its landmarks (skin only)."""
+    v, m = head.neutral, head.landmarks
+    a, b = head.parts.get("skin", [0, head.vertex_count])
+    skin = np.zeros(head.vertex_count, dtype=bool)
+    skin[a:b] = True
+    half_width = abs(v[m["mouth_corner_left"], 0] - v[m["mouth_corner_right"], 0]) / 2 + 0.004
+    top, bottom = v[m["lip_upper"], 1] + 0.012, v[m["lip_lower"], 1] - 0.012
+    front = v[:, 2] > min(v[m["mouth_corner_left"], 2], v[m["mouth_corner_right"], 2]) - 0.01
+    lips = skin & (np.abs(v[:, 0]) <= half_width) & (v[:, 1] <= top) & (v[:, 1] >= bottom) & front
+    eye_low = min(v[m["eye_left_lower"], 1], v[m["eye_right_lower"], 1])
+    upper = skin & (v[:, 1] > eye_low - 0.008) & (v[:, 2] > 0)
+    return {"lips": np.flatnonzero(lips), "upper_face": np.flatnonzero(upper)}
+
+
+class CorpusWriter:
+    """Animates each take on its speaker's face and writes it; keeps the counts the README reports."""
+
+    def __init__(self, out: Path, head: HeadAsset, head_path: Path, seed: int) -> None:
+        self.out, self.head, self.seed = out, head, seed
+        for sub in ("audio", "weights", "takes", "regions"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(head_path, out / "head.safetensors")
+        self.gap = lip_gap_coefficients(head.blendshapes, head.landmarks["lip_upper"], head.landmarks["lip_lower"])
+        self.speakers: dict[str, Speaker] = {}
+        self.written: list[dict] = []
+        self.rejected: list[dict] = []
+        self.splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+
+    def speaker(self, take: SpokenTake) -> Speaker:
+        if take.voice not in self.speakers:
+            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(stable_int("voice", take.voice)
+                                                                                   % 2**32,)))
+            female = None if take.sex is None else take.sex == "F"
+            identity = random_identity(rng, self.head.identity_names, female=female)
+            coefficients = identity.coefficients(self.head.identity_names)
+            neutral = self.head.identity_neutral(coefficients)
+            lm = self.head.landmarks
+            self.speakers[take.voice] = Speaker(take.voice, take.source, take.sex, identity, coefficients, neutral,
+                                                random_style(rng),
+                                                float(neutral[lm["lip_upper"], 1] - neutral[lm["lip_lower"], 1]))
+        return self.speakers[take.voice]
+
+    def add(self, take: SpokenTake) -> bool:
+        """Write one take, or record why it was rejected; True when written."""
+        name = take_name(take)
+        if not take.ok:
+            self.rejected.append({"take": name, "source": take.source, "voice": take.voice, "text": take.text,
+                                  "seconds": round(take.duration, 3), "reasons": take.check.get("reasons", [])})
+            return False
+        import soundfile as sf
+
+        speaker = self.speaker(take)
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(stable_int("face", name) % 2**32,)))
+        weights = arkit_weights(take.phones, take.duration, STORAGE_FPS, speaker.style, self.head.blendshape_names,
+                                self.gap, rng, rest_gap=speaker.rest_gap)
+        audio = np.clip(np.asarray(take.audio, dtype=np.float32), -1.0, 1.0)
+        sf.write(self.out / "audio" / f"{name}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+        np.save(self.out / "weights" / f"{name}.npy", weights, allow_pickle=False)
+        split = split_of(take)
+        record = {"take": name, "source": take.source, "voice": take.voice, "key": take.key,
+                  "language": take.language, "text": take.text, "text_source": take.text_source,
+                  "licence": take.licence, "timing": take.timing, "split": split, "seconds": round(take.duration, 4),
+                  "fps": STORAGE_FPS, "frames": int(weights.shape[0]), "sample_rate": SAMPLE_RATE,
+                  "phones": [p.to_json() for p in take.phones], "check": take.check}
+        (self.out / "takes" / f"{name}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        self.splits[split].append(name)
+        self.written.append({k: record[k] for k in ("take", "source", "voice", "language", "split", "seconds",
+                                                    "licence", "text_source", "timing")})
+        return True
+
+    def finish(self, meta: dict) -> dict:
+        """Write speakers, splits, regions, rejected and meta; returns meta with the counts filled in."""
+        for region, idx in regions(self.head).items():
+            (self.out / "regions" / f"{region}.txt").write_text(",".join(map(str, idx)) + "\n", encoding="utf-8")
+        speakers = {v: {"source": s.source, "sex": s.sex, "identity": s.identity.to_json(),
+                        "coefficients": [round(float(c), 6) for c in s.coefficients], "style": s.style.to_json()}
+                    for v, s in sorted(self.speakers.items())}
+        _write_json(self.out / "speakers.json", speakers)
+        _write_json(self.out / "splits.json", {k: sorted(v) for k, v in self.splits.items()})
+        _write_json(self.out / "rejected.json", self.rejected)
+        by_source: dict[str, dict] = {}
+        for row in self.written:
+            entry = by_source.setdefault(row["source"], {"takes": 0, "seconds": 0.0, "voices": {}})
+            entry["takes"] += 1
+            entry["seconds"] += row["seconds"]
+            entry["voices"][row["voice"]] = round(entry["voices"].get(row["voice"], 0.0) + row["seconds"], 3)
+            for key in ("licence", "text_source", "timing", "language"):
+                entry.setdefault(f"{key}s", set()).add(row[key])
+        for entry in by_source.values():
+            entry["seconds"] = round(entry["seconds"], 3)
+            for key in ("licences", "text_sources", "timings", "languages"):
+                entry[key] = sorted(entry[key])
+        meta = {**meta, "generator": CORPUS_GENERATOR, "format_version": CORPUS_FORMAT, "fps": STORAGE_FPS,
+                "sample_rate": SAMPLE_RATE, "units": "metres",
+                "axes": "y up, z forward (out of the face), +x the subject's left",
+                "head": {"name": self.head.name, "file": "head.safetensors", "vertices": self.head.vertex_count,
+                         "landmarks": self.head.landmarks, "licence": self.head.info.get("licence", ""),
+                         "credits": self.head.info.get("credits", "")},
+                "blendshape_names": list(self.head.blendshape_names),
+                "takes": len(self.written), "seconds": round(sum(r["seconds"] for r in self.written), 3),
+                "split_takes": {k: len(v) for k, v in self.splits.items()},
+                "sources": by_source,
+                "rejected": {"count": len(self.rejected), "seconds": round(sum(r["seconds"] for r in self.rejected), 3),
+                             "takes": [r["take"] for r in self.rejected]}}
+        _write_json(self.out / "meta.json", meta)
+        return meta
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,118 @@
+"""The blendshape corpus: determinism, what is stored, the reader, and train / evaluate reading it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model_core.cli import main as cli_main
+from model_core.corpus.build import BuildOptions, build_corpus
+from model_core.corpus.phones import TimedPhone
+from model_core.corpus.takes import SpokenTake
+from model_core.corpus.writer import CorpusWriter
+from model_core.data.blendshape_corpus import BlendshapeCorpus, open_corpus
+from model_core.heads import load_head
+from model_core.heads.cli import SHIPPED_HEAD
+
+OPTIONS = BuildOptions(seed=3, minutes=0.5, voices=("formant",), formant_speakers=3)
+
+
+@pytest.fixture(scope="module")
+def head():
+    return load_head(SHIPPED_HEAD)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, head) -> Path:
+    out = tmp_path_factory.mktemp("bs") / "corpus"
+    build_corpus(out, head, SHIPPED_HEAD, OPTIONS, progress=False)
+    return out
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_the_same_corpus(corpus, head, tmp_path):
+    again = tmp_path / "again"
+    build_corpus(again, head, SHIPPED_HEAD, OPTIONS, progress=False)
+    assert _digest(again) == _digest(corpus)
+    other = tmp_path / "other"
+    build_corpus(other, head, SHIPPED_HEAD, BuildOptions(**{**OPTIONS.__dict__, "seed": 4}), progress=False)
+    assert _digest(other)["speakers.json"] != _digest(corpus)["speakers.json"]
+
+
+def test_takes_store_weights_phones_and_identities_not_vertices(corpus, head):
+    meta = json.loads((corpus / "meta.json").read_text())
+    assert meta["blendshape_names"] == head.blendshape_names and meta["head"]["landmarks"] == head.landmarks
+    assert meta["takes"] == len(list((corpus / "weights").glob("*.npy"))) > 5
+    assert meta["sources"]["formant"]["timings"] == ["exact"] and meta["rejected"]["count"] == 0
+    speakers = json.loads((corpus / "speakers.json").read_text())
+    assert len(speakers) == 3 and all(len(s["coefficients"]) == len(head.identity_names) for s in speakers.values())
+    take = json.loads(next((corpus / "takes").glob("*.json")).read_text())
+    assert take["phones"] and take["text_source"] and take["licence"] and take["split"] in ("train", "val")
+    w = np.load(corpus / "weights" / f"{take['take']}.npy")
+    assert w.shape == (take["frames"], 52) and 0 <= w.min() and w.max() <= 1
+    size = sum(p.stat().st_size for p in corpus.rglob("*") if p.is_file())
+    assert size < 6e6  # no vertex arrays: seconds of speech cost kilobytes
+    readme = (corpus / "README.md").read_text()
+    assert "formant" in readme and "Rejected alignments: 0" in readme and "Mika Suominen" in readme
+
+
+def test_reader_computes_each_speakers_vertices_from_the_head(corpus, head):
+    reader = open_corpus(corpus)
+    assert isinstance(reader, BlendshapeCorpus) and reader.fps == 30.0 and reader.vertex_count == head.vertex_count
+    take = reader.split("train")[0]
+    sample = reader.load(take)
+    stored = np.load(take.vertices)[::2]
+    assert sample.weights.shape == stored.shape and sample.frames == len(stored)
+    neutral = reader.template(take.subject)
+    expected = head.pose(stored, neutral=neutral).reshape(len(stored), -1)
+    assert np.allclose(sample.vertices, expected, atol=1e-6)
+    others = [s for s in reader.templates if s != take.subject]
+    assert np.abs(reader.template(others[0]) - neutral).max() > 1e-3  # every voice has its own face
+    lips, upper = reader.masks()
+    assert 30 < len(lips.unique) < 600 and len(upper.unique) > 200
+
+
+def test_rejected_alignments_are_counted_and_listed(tmp_path, head):
+    writer = CorpusWriter(tmp_path / "c", head, SHIPPED_HEAD, seed=0)
+    good = SpokenTake("asterisk", "asterisk-allison", "hello", "en", "hello", "Asterisk prompts",
+                      np.zeros(16000, np.float32), [TimedPhone("sil", 0, 1.0)], "aligned", "CC-BY-SA-3.0",
+                      check={"ok": True, "reasons": []})
+    bad = SpokenTake(**{**good.__dict__, "key": "vm-goodbye", "check": {"ok": False, "reasons": ["coverage 40 %"]}})
+    assert writer.add(good) and not writer.add(bad)
+    meta = writer.finish({"options": {}})
+    assert meta["rejected"] == {"count": 1, "seconds": 1.0, "takes": ["asterisk-allison_vm-goodbye"]}
+    assert json.loads((tmp_path / "c" / "rejected.json").read_text())[0]["reasons"] == ["coverage 40 %"]
+
+
+def test_cli_refuses_bad_options(tmp_path, capsys):
+    assert cli_main(["synth-corpus", str(tmp_path / "x"), "--head", "makehuman", "--voices", "espeak"]) == 2
+    assert "--voices" in capsys.readouterr().err
+
+
+def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys):
+    from tests.test_training import write_config
+
+    before = torch.get_num_threads()
+    config = write_config(tmp_path / "t.toml", {
+        "data": {"dir": str(corpus)}, "model": {"preset": "small"},
+        "train": {"output_dir": str(tmp_path / "run"), "epochs": 1, "lr": 1e-3, "batch_size": 4, "max_seconds": 0.5,
+                  "num_threads": 1, "eval_every": 1}})
+    try:
+        assert cli_main(["train", str(config), "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert "blendshape corpus" in capsys.readouterr().out
+    report = tmp_path / "val.json"
+    assert cli_main(["evaluate", str(tmp_path / "run" / "best.safetensors"), "--data", str(corpus), "--split", "val",
+                     "--json", str(report), "--quiet"]) == 0
+    data = json.loads(report.read_text())
+    assert data["layout"] == "blendshape" and data["sequences"]
