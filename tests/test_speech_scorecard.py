@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import soundfile as sf
 
 from model_core.corpus.phones import TimedPhone
 from model_core.evaluation.speech_scorecard import (
@@ -138,3 +141,127 @@ def test_lag_curve_sign_on_a_plain_shift():
 def test_rest_mouth_reports_mean_and_peak():
     r = rest_mouth(tracks(np.array([0.0, 1.0, 2.0, 1.0]), np.array([4.0, 0.0, 0.0, 0.0])))
     assert r == {"jaw_mm_mean": 1.0, "jaw_mm_max": 4.0, "lip_gap_mm_mean": 1.0, "lip_gap_mm_max": 2.0}
+
+
+# -- end to end: a tiny random checkpoint, a hand-made recording with its phones (no aligner needed) ----------
+
+LIPS = {"lip_upper": 0, "lip_lower": 1, "chin": 2}
+
+
+def tiny_checkpoint(path, metadata_landmarks: dict | None = None):
+    """A 40-vertex random model whose template has closed lips above a chin at vertices 0, 1, 2."""
+    from safetensors.torch import load_file, save_file
+
+    from model_core.checkpoint import CheckpointInfo, save_checkpoint
+    from tests.conftest import make_model, tiny_config
+
+    model = make_model(tiny_config(), head_std=0.02)
+    template = np.random.default_rng(1).normal(scale=0.05, size=(40, 3)).astype(np.float32)
+    template[0] = template[1] = (0.0, 0.0, 0.1)
+    template[2] = (0.0, -0.05, 0.1)
+    save_checkpoint(path, model, CheckpointInfo(config=model.config, name="tiny"), template=template)
+    if metadata_landmarks is not None:  # what a head-aware trainer will write
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata())
+        save_file(load_file(str(path)), str(path), metadata={**meta, "landmarks": json.dumps(metadata_landmarks)})
+    return path, template
+
+
+def hand_made_recording(folder):
+    from tests.conftest import speech_like
+
+    folder.mkdir()
+    sf.write(folder / "take.wav", speech_like(3.0), 16000, subtype="FLOAT")
+    spans = [("sil", 0.0, 0.4), ("m", 0.4, 0.5), ("aa", 0.5, 0.8), ("p", 0.8, 0.9), ("ah", 0.9, 1.2),
+             ("sil", 1.2, 1.6), ("b", 1.6, 1.7), ("iy", 1.7, 2.1), ("t", 2.1, 2.2), ("ae", 2.2, 2.6), ("sil", 2.6, 3.0)]
+    (folder / "take.phones.json").write_text(json.dumps([{"symbol": s, "start": a, "end": b} for s, a, b in spans]))
+    return spans
+
+
+def test_score_speech_end_to_end_on_a_tiny_model(tmp_path, capsys):
+    from model_core.cli import main
+    from model_core.inference import Animator
+
+    ck, template = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    spans = hand_made_recording(tmp_path / "rec")
+    (tmp_path / "lips.json").write_text(json.dumps(LIPS))
+    out = tmp_path / "card.json"
+    rc = main(["score-speech", str(ck), "--sources", "", "--recordings", str(tmp_path / "rec"), "--landmarks",
+               str(tmp_path / "lips.json"), "--json", str(out), "--per-take", "--quiet", "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "lips within 2 mm" in printed and "recordings/take" in printed and "white_noise" in printed
+    card = json.loads(out.read_text())
+    assert card["overall"]["takes"] == 1 and card["overall"]["bilabials"] == 3
+    assert card["sources"]["recordings"]["bilabials"] == 3
+    assert set(card["rest"]) == {"white_noise", "silence"} and "silence" in card["rest"]["silence"]["input"]
+    assert abs(card["overall"]["lag_ms"]) <= 200.0 + 1e-6
+    assert card["overall"]["long_pauses"] == 3
+
+    # The scorecard's closures are the lip gap of template + offsets at the landmarks, recomputed here by hand.
+    offsets = Animator(ck, device="cpu").animate(sf.read(tmp_path / "rec" / "take.wav", dtype="float32")[0], 16000)
+    mesh = offsets + template[None]
+    gap = ((mesh[:, 0, 1] - mesh[:, 1, 1]) - (template[0, 1] - template[1, 1])) * 1000.0
+    expected = [gap[max(0, int(np.floor(a * 30 + 1e-6)) - 1): int(np.ceil(b * 30 - 1e-6)) + 2].min()
+                for s, a, b in spans if s in ("p", "b", "m")]
+    np.testing.assert_allclose(card["takes"][0]["bilabial_min_mm"], expected, atol=2e-3)
+
+
+def test_landmarks_from_metadata_synthetic_topology_or_one_sentence(tmp_path, capsys):
+    from model_core.cli import main
+    from model_core.evaluation.landmarks import resolve_landmarks, synthetic_landmarks
+    from model_core.synth.blendshapes import landmarks
+    from model_core.synth.head import build_topology
+
+    assert synthetic_landmarks(3033) == landmarks(build_topology(3000))
+    assert synthetic_landmarks(40) is None
+
+    ck, template = tiny_checkpoint(tmp_path / "meta.safetensors", metadata_landmarks=LIPS)
+    assert resolve_landmarks(ck, 40, template) == (LIPS, "checkpoint metadata")
+    wrong = {"lip_upper": 0, "lip_lower": 2, "chin": 1}  # the 'lips' 5 cm apart: not this head's lips
+    with pytest.raises(ValueError, match="do not sit on this model's lips"):
+        resolve_landmarks(ck, 40, template, _write(tmp_path / "wrong.json", wrong))
+
+    bare, _ = tiny_checkpoint(tmp_path / "bare.safetensors")
+    hand_made_recording(tmp_path / "rec")
+    rc = main(["score-speech", str(bare), "--sources", "", "--recordings", str(tmp_path / "rec"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--landmarks FILE.json" in err and len(err.strip().splitlines()) == 1
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_alignment_checks_reject_what_cannot_be_trusted():
+    from model_core.evaluation.speech_align import check_alignment
+
+    good = phones(("sil", 0.0, 0.2), ("m", 0.2, 0.3), ("aa", 0.3, 0.6), ("sil", 0.6, 1.0))
+    assert check_alignment(good, 1.0) == good
+    with pytest.raises(ValueError, match="covers only 50 %"):
+        check_alignment(good, 2.0)
+    with pytest.raises(ValueError, match="implausible phone 'aa' of 900 ms"):
+        check_alignment(phones(("m", 0.0, 0.1), ("aa", 0.1, 1.0)), 1.0)
+    with pytest.raises(ValueError, match="no speech"):
+        check_alignment(phones(("sil", 0.0, 1.0)), 1.0)
+
+
+def test_pocketsphinx_aligns_a_librivox_clip():
+    pytest.importorskip("pocketsphinx")
+    from pathlib import Path
+
+    from model_core.audio_io import load_audio_file
+    from model_core.evaluation.speech_align import pocketsphinx_align
+
+    clip = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+    if not clip.is_file():
+        pytest.skip("Debian's pocketsphinx-testdata is not installed")
+    ph = pocketsphinx_align(load_audio_file(clip).samples, "He was not an ill-disposed young man.")
+    assert [p.symbol for p in ph if p.word == "man"] == ["m", "ae", "n"]
+    m = next(p for p in ph if p.word == "man")
+    assert 2.2 < m.start < 2.45  # heard at about 2.33 s
+    with pytest.raises(ValueError, match="missing from the pronouncing dictionary: zzxq"):
+        pocketsphinx_align(load_audio_file(clip).samples, "he was zzxq")
