@@ -52,13 +52,15 @@ def format_report(report: dict[str, Any], per_take: bool = False) -> str:
         lines += ["", "rejected alignments:"] + [f"  {r['source']}/{r['take']}: {r['reason']}"
                                                 for r in report["rejected"]]
     if per_take:
-        lines += ["", f"{'take':44}{'s':>6}{'p/b/m':>6}{'<=1mm':>6}{'<=2mm':>6}{'jaw open':>9}{'jaw sil':>8}"
+        names = [f"{t['source']}/{t['take']}" for t in report["takes"]]
+        w = max([4, *map(len, names)]) + 1
+        lines += ["", f"{'take':{w}}{'s':>6}{'p/b/m':>6}{'<=1mm':>6}{'<=2mm':>6}{'jaw open':>9}{'jaw sil':>8}"
                       f"{'pause lips':>11}{'lag ms':>8}"]
-        for t in report["takes"]:
+        for name, t in zip(names, report["takes"], strict=True):
             closures = t["bilabial_min_mm"]
             within = [sum(v <= mm for v in closures) for mm in (1.0, 2.0)]
             pauses = t["pause_lip_gap_mm"]
-            lines.append(f"{t['source'] + '/' + t['take']:44.44}{t['seconds']:6.1f}{len(closures):6d}"
+            lines.append(f"{name:{w}}{t['seconds']:6.1f}{len(closures):6d}"
                          f"{within[0]:6d}{within[1]:6d}{_cell(t['jaw_mm']['open_vowels'], '{:.2f}'):>9}"
                          f"{_cell(t['jaw_mm']['pauses'], '{:.2f}'):>8}"
                          f"{_cell(sum(pauses) / len(pauses) if pauses else None, '{:.2f}'):>11}"

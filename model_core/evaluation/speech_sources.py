@@ -9,6 +9,7 @@ added: each `NAME.wav` (or .flac, .ogg, .mp3) with `NAME.txt` (transcript, to be
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from model_core.corpus.phones import TimedPhone
 SOURCES = ("asterisk", "librivox")
 SOURCE_LABELS = {"asterisk": "asterisk-test", "librivox": "librivox", "recordings": "recordings"}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")  # Debian's pocketsphinx-testdata
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,14 @@ def _asterisk_test(limit: int | None) -> list[Recording]:
 
 
 def _librivox(limit: int | None) -> list[Recording]:
-    from model_core.corpus.asterisk import librivox_clips
-
-    return [Recording(c.name, "librivox", c.samples, c.text) for c in librivox_clips()[:limit]]
+    """The clips listed in the test data's `transcription` file ('<s> words </s> (name)' per line)."""
+    if not (LIBRIVOX / "transcription").is_file():
+        raise ValueError(f"The LibriVox clips are not in {LIBRIVOX}: apt-get install pocketsphinx-testdata.")
+    out = []
+    for line in (LIBRIVOX / "transcription").read_text(encoding="utf-8").splitlines()[:limit]:
+        match = re.fullmatch(r"\s*(?:<s>)?(.*?)(?:</s>)?\s*\((\S+)\)\s*", line)
+        if match:
+            name = match.group(2)
+            out.append(Recording(name, "librivox", load_audio_file(LIBRIVOX / f"{name}.wav").samples,
+                                 match.group(1).strip()))
+    return out
