@@ -48,7 +48,8 @@ DEFINITIONS = {
     "lag_ms": f"shift within +/-{MAX_LAG_S * 1000:.0f} ms maximising the correlation of the predicted jaw "
               "opening with a phone target (open vowels 1, other vowels 0.5, other consonants 0.2, p/b/m and sil "
               "0, blurred 40 ms); positive = the model is late. Pooled over takes (frame-weighted curve)",
-    "rest": f"the mouth on {REST_SECONDS:g} s of white noise ({20 * np.log10(NOISE_RMS):.0f} dBFS) and of silence",
+    "rest": f"the mouth on {REST_SECONDS:g} s of white noise ({20 * np.log10(NOISE_RMS):.0f} dBFS) and of silence; "
+            "the model scales every input to unit variance, so near-silence reaches it as faint noise of its own",
 }
 
 

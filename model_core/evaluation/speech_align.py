@@ -16,9 +16,16 @@ MAX_PHONE_S = 0.6  # a speech phone longer than this means the aligner gave up a
 MIN_COVERAGE = 0.9  # the phones must span this share of the take
 
 
+_SPOKEN = {"0": " zero ", "1": " one ", "2": " two ", "3": " three ", "4": " four ", "5": " five ", "6": " six ",
+           "7": " seven ", "8": " eight ", "9": " nine ", "*": " star ", "#": " pound ", "%": " percent "}
+
+
 def words_of(text: str) -> list[str]:
-    """Transcript -> lowercase dictionary words (punctuation dropped, apostrophes kept)."""
-    return re.findall(r"[a-z']+", text.lower().replace("’", "'"))
+    """Transcript -> lowercase dictionary words: single digits and phone keys spelt out, annotations in [] or <>
+    and punctuation dropped, apostrophes kept. A number of several digits is read digit by digit."""
+    text = re.sub(r"\[[^\]]*\]|<[^>]*>", " ", text.lower().replace("’", "'"))
+    text = "".join(_SPOKEN.get(c, c) for c in text)
+    return [w.strip("'") for w in re.findall(r"[a-z']+", text) if w.strip("'")]
 
 
 def pocketsphinx_align(samples: np.ndarray, text: str) -> list[TimedPhone]:

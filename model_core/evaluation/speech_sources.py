@@ -8,8 +8,12 @@ added: each `NAME.wav` (or .flac, .ogg, .mp3) with `NAME.txt` (transcript, to be
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,9 @@ from model_core.corpus.phones import TimedPhone
 SOURCES = ("asterisk", "librivox")
 SOURCE_LABELS = {"asterisk": "asterisk-test", "librivox": "librivox", "recordings": "recordings"}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en")  # asterisk-core-sounds-en-g722 (16 kHz G.722)
+ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+TEST_PERCENT = 15
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")  # Debian's pocketsphinx-testdata
 
 
@@ -72,10 +79,43 @@ def builtin_recordings(sources: tuple[str, ...] = SOURCES, limit: int | None = N
     return out
 
 
-def _asterisk_test(limit: int | None) -> list[Recording]:
-    from model_core.corpus.asterisk import asterisk_prompts
+def asterisk_test_names(names: list[str]) -> list[str]:
+    """The held-out 15 %: prompts whose name's SHA-1 falls in the first 15 of 100 buckets (fixed, order-free)."""
+    return [n for n in names if int(hashlib.sha1(n.encode()).hexdigest(), 16) % 100 < TEST_PERCENT]
 
-    return [Recording(p.name, "asterisk-test", p.samples, p.text) for p in asterisk_prompts("test")[:limit]]
+
+def asterisk_transcripts() -> dict[str, str]:
+    """name (e.g. 'vm-review', 'digits/1') -> spoken text; non-speech ('[beep]', '<beep decending>') left out."""
+    if not ASTERISK_TEXT.is_file():
+        raise ValueError(f"The Asterisk transcripts are not at {ASTERISK_TEXT}: "
+                         "apt-get install asterisk-core-sounds-en.")
+    out = {}
+    for line in gzip.decompress(ASTERISK_TEXT.read_bytes()).decode("utf-8", "replace").splitlines():
+        name, sep, text = line.partition(":")
+        if sep and not line.startswith(";") and text.strip() and not text.strip().startswith(("[", "<")):
+            out[name.strip()] = text.strip()
+    return out
+
+
+def decode_g722(path: Path) -> np.ndarray:
+    """16 kHz mono float32 samples of a G.722 file, decoded by ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        raise ValueError("Decoding the Asterisk prompts needs ffmpeg: apt-get install ffmpeg.")
+    run = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "g722", "-i", str(path), "-ac", "1",
+                          "-ar", "16000", "-f", "f32le", "-"], capture_output=True, check=False)
+    if run.returncode != 0:
+        raise ValueError(f"ffmpeg could not decode {path}: {run.stderr.decode(errors='replace').strip()}")
+    return np.frombuffer(run.stdout, dtype="<f4").copy()
+
+
+def _asterisk_test(limit: int | None) -> list[Recording]:
+    if not ASTERISK_SOUNDS.is_dir():
+        raise ValueError(f"The Asterisk prompts are not in {ASTERISK_SOUNDS}: "
+                         "apt-get install asterisk-core-sounds-en-g722.")
+    texts = asterisk_transcripts()
+    names = sorted(n for n in texts if (ASTERISK_SOUNDS / f"{n}.g722").is_file())
+    return [Recording(n, "asterisk-test", decode_g722(ASTERISK_SOUNDS / f"{n}.g722"), texts[n])
+            for n in asterisk_test_names(names)[:limit]]
 
 
 def _librivox(limit: int | None) -> list[Recording]:
