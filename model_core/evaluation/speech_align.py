@@ -76,6 +76,26 @@ def check_alignment(phones: list[TimedPhone], seconds: float) -> list[TimedPhone
     return phones
 
 
+def corpus_aligner():
+    """The corpus's own aligner (`model_core.corpus.align`: festival's lexicon for missing words, more checks),
+    as this module's protocol: phones, or a ValueError with the check's reasons."""
+    from model_core.corpus.align import Aligner
+
+    aligner = Aligner()  # one warm decoder for every take
+
+    def run(samples: np.ndarray, text: str) -> list[TimedPhone]:
+        result = aligner.align(samples, text)
+        if not result.check.ok:
+            raise ValueError("; ".join(result.check.reasons))
+        return result.phones
+
+    return run
+
+
 def default_aligner():
-    """(aligner, its name for the report)."""
-    return pocketsphinx_align, "pocketsphinx forced alignment (en-us, speech_align adapter)"
+    """(aligner, its name for the report): the corpus's aligner where this checkout has it, else the thin
+    pocketsphinx adapter above."""
+    try:
+        return corpus_aligner(), "pocketsphinx forced alignment (model_core.corpus.align)"
+    except ImportError:
+        return pocketsphinx_align, "pocketsphinx forced alignment (en-us, evaluation.speech_align adapter)"
