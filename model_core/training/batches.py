@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from model_core.data.dataset import Sample, crop_sample
+from model_core.training.config import AugmentOptions
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> list[int]:
@@ -21,8 +22,14 @@ def epoch_batches(seed: int, epoch: int, count: int, batch_size: int) -> list[li
     return [order[i: i + batch_size] for i in range(0, count, batch_size)]
 
 
-def crop_for(sample: Sample, max_seconds: float, seed: int, epoch: int, position: int) -> Sample:
-    """The training window of a take at this point of the run (the whole take when max_seconds is 0)."""
+def crop_for(sample: Sample, max_seconds: float, seed: int, epoch: int, position: int,
+             augment: AugmentOptions | None = None) -> Sample:
+    """The training window of a take at this point of the run (the whole take when max_seconds is 0), augmented
+    when `augment` is enabled (its draws also derive from (seed, epoch, position))."""
+    if augment is not None and augment.enabled:
+        from model_core.training.augment import augment_crop  # only augmenting runs import scipy's DSP
+
+        return augment_crop(sample, max_seconds, augment, seed, epoch, position)[0]
     if max_seconds <= 0:
         return sample
     rng = np.random.default_rng([seed, epoch, position, 1])

@@ -1,4 +1,4 @@
-"""The training config file (TOML, read with tomllib): four tables, every key optional except data.dir.
+"""The training config file (TOML, read with tomllib): five tables, every key optional except data.dir.
 
 Relative paths are resolved against the folder of the config file. `EXAMPLE_CONFIG` is a complete,
 commented example (`jambatalk train --example-config` prints it).
@@ -78,15 +78,77 @@ class LipReadingOptions:
     dropout: float = 0.1
 
 
+def _span(low: float, high: float) -> Any:
+    return field(default_factory=lambda: [low, high])
+
+
+@dataclass
+class AugmentOptions:
+    """Training-time augmentation (model_core/training/augment.py). Each effect: a probability per crop and the
+    [low, high] range its strength is drawn from, uniformly. Off unless `enabled`."""
+
+    enabled: bool = False
+    rest_share: float = 0.03  # crops replaced by noise/silence whose truth is the resting face
+    tempo_p: float = 0.5
+    tempo_range: list[float] = _span(0.9, 1.1)  # playback rate: 1.1 = 10 % faster
+    tempo_method: str = "wsola"  # wsola: pitch kept | speed: Kaldi-style resampling, pitch moves too
+    pitch_p: float = 0.3
+    pitch_semitones: list[float] = _span(-3.0, 3.0)
+    reverb_p: float = 0.2
+    reverb_rt60_s: list[float] = _span(0.1, 0.5)
+    reverb_drr_db: list[float] = _span(0.0, 12.0)  # direct-to-reverberant energy ratio
+    noise_p: float = 0.4
+    noise_snr_db: list[float] = _span(10.0, 30.0)
+    noise_kinds: list[str] = field(default_factory=lambda: ["white", "pink", "brown", "babble"])
+    band_p: float = 0.3
+    telephone_share: float = 0.5  # of band-limited crops: 8 kHz mu-law 300-3400 Hz; the rest get the ranges below
+    highpass_hz: list[float] = _span(50.0, 300.0)
+    lowpass_hz: list[float] = _span(3500.0, 8000.0)
+    gain_p: float = 0.5
+    gain_db: list[float] = _span(-12.0, 12.0)
+    soft_clip_p: float = 0.2  # a gain that passes full scale soft-clips this often (else it is scaled back)
+    codec_p: float = 0.2
+    codecs: list[str] = field(default_factory=lambda: ["mp3", "vorbis", "opus"])
+    codec_quality: list[float] = _span(0.2, 0.9)  # libsndfile compression level: 0 best, 1 smallest
+
+    def validate(self) -> None:
+        from model_core.training.channel import CODECS, NOISE_KINDS  # here: the config module stays import-light
+
+        _choice("augment.tempo_method", self.tempo_method, ("wsola", "speed"))
+        for name in ("rest_share", "tempo_p", "pitch_p", "reverb_p", "noise_p", "band_p", "telephone_share",
+                     "gain_p", "soft_clip_p", "codec_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"augment.{name} must be between 0 and 1 (got {getattr(self, name)}).")
+        for name, low, high in (("tempo_range", 0.5, 2.0), ("pitch_semitones", -12.0, 12.0),
+                                ("reverb_rt60_s", 0.01, 2.0), ("reverb_drr_db", -10.0, 40.0),
+                                ("noise_snr_db", -10.0, 80.0), ("highpass_hz", 0.0, 1000.0),
+                                ("lowpass_hz", 1000.0, 8000.0), ("gain_db", -40.0, 40.0), ("codec_quality", 0.0, 1.0)):
+            span = getattr(self, name)
+            if len(span) != 2 or not low <= span[0] <= span[1] <= high:
+                raise ValueError(f"augment.{name} must be [low, high] with {low:g} <= low <= high <= {high:g} "
+                                 f"(got {span}).")
+        for name, allowed in (("noise_kinds", NOISE_KINDS), ("codecs", CODECS)):
+            chosen = getattr(self, name)
+            if not chosen or set(chosen) - set(allowed):
+                raise ValueError(f"augment.{name} must list one or more of {', '.join(allowed)} (got {chosen}).")
+        if self.highpass_hz[1] >= self.lowpass_hz[0]:
+            raise ValueError("augment.highpass_hz must stay below augment.lowpass_hz.")
+
+
 @dataclass
 class TrainConfig:
     data: DataOptions = field(default_factory=DataOptions)
     model: ModelOptions = field(default_factory=ModelOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
     lip_reading: LipReadingOptions = field(default_factory=LipReadingOptions)
+    augment: AugmentOptions = field(default_factory=AugmentOptions)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.augment.enabled:
+            # Off, it changes nothing: leave it out so run_config.json and checkpoint provenance stay as before.
+            del out["augment"]
+        return out
 
     def validate(self) -> None:
         d, m, t, lr = self.data, self.model, self.train, self.lip_reading
@@ -120,6 +182,7 @@ class TrainConfig:
         unknown = sorted(set(m.overrides) - known)
         if unknown:
             raise ValueError(f"[model.overrides] has unknown network field(s) {', '.join(unknown)}.")
+        self.augment.validate()
         if lr.enabled and not lr.asr_model:
             raise ValueError("lip_reading.enabled needs lip_reading.asr_model: a local folder holding a transformers "
                              "Wav2Vec2ForCTC model and its processor.")
@@ -130,7 +193,8 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} = {value!r} is not one of {', '.join(allowed)}.")
 
 
-_SECTIONS = {"data": DataOptions, "model": ModelOptions, "train": TrainOptions, "lip_reading": LipReadingOptions}
+_SECTIONS = {"data": DataOptions, "model": ModelOptions, "train": TrainOptions, "lip_reading": LipReadingOptions,
+             "augment": AugmentOptions}
 _PATH_KEYS = (("data", "dir"), ("data", "lips"), ("data", "upper_face"), ("model", "pretrained_wav2vec2"),
               ("train", "output_dir"), ("lip_reading", "asr_model"))
 
@@ -181,6 +245,13 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, dict) and isinstance(value, dict):
         return copy.deepcopy(value)
+    if isinstance(default, list) and isinstance(value, list) and default:
+        # Lists are ranges [low, high] of numbers (ints allowed) or lists of names, like their defaults.
+        if isinstance(default[0], str) and all(isinstance(v, str) for v in value):
+            return list(value)
+        if isinstance(default[0], float) and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                 for v in value):
+            return [float(v) for v in value]
     raise ValueError(f"{name} has the wrong type: expected {type(default).__name__}, got {value!r}.")
 
 
@@ -274,4 +345,29 @@ layers = 6                    # lip encoder: nn.Transformer layers (encoder and 
 heads = 8
 ffn_dim = 2048
 dropout = 0.1
+
+[augment]                     # training-time augmentation (docs/training.md); off: training is unchanged
+enabled = false
+rest_share = 0.03             # crops replaced by noise / silence with a resting face as truth
+tempo_p = 0.5                 # each effect: probability per crop, then [low, high] of its strength
+tempo_range = [0.9, 1.1]      # playback rate; audio and motion are time-scaled together
+tempo_method = "wsola"        # wsola (keeps pitch) | speed (resampling: pitch moves with tempo)
+pitch_p = 0.3
+pitch_semitones = [-3.0, 3.0]
+reverb_p = 0.2
+reverb_rt60_s = [0.1, 0.5]
+reverb_drr_db = [0.0, 12.0]   # direct-to-reverberant ratio
+noise_p = 0.4
+noise_snr_db = [10.0, 30.0]
+noise_kinds = ["white", "pink", "brown", "babble"]
+band_p = 0.3
+telephone_share = 0.5         # telephone (8 kHz, mu-law, 300-3400 Hz); else high-/low-pass from these ranges
+highpass_hz = [50.0, 300.0]
+lowpass_hz = [3500.0, 8000.0]
+gain_p = 0.5
+gain_db = [-12.0, 12.0]
+soft_clip_p = 0.2             # share of over-full-scale gains that soft-clip (else scaled back)
+codec_p = 0.2
+codecs = ["mp3", "vorbis", "opus"]
+codec_quality = [0.2, 0.9]    # compression level: 0 best, 1 smallest
 """

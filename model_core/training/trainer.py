@@ -254,7 +254,8 @@ class Trainer:
         try:
             for index in range(p["batches_done"], len(batches)):
                 samples = [crop_for(self.corpus.load(self.train_takes[i]), self.opts.max_seconds, self.opts.seed,
-                                    epoch, index * self.opts.batch_size + k) for k, i in enumerate(batches[index])]
+                                    epoch, index * self.opts.batch_size + k, self.cfg.augment)
+                           for k, i in enumerate(batches[index])]
                 losses = self._step(samples, p["global_step"])
                 for key, value in losses.items():
                     p["epoch_sums"][key] = p["epoch_sums"].get(key, 0.0) + value
