@@ -212,8 +212,8 @@ def build_random_animator(spec: dict[str, Any]) -> Animator:
     config = preset(spec["preset"])
     model = JambaTalk(config)
     # The official zero head predicts no motion; small random values make the output non-trivial.
-    torch.nn.init.normal_(model.vertice_map_r.weight, std=1e-3)
-    torch.nn.init.normal_(model.vertice_map_r.bias, std=1e-4)
+    torch.nn.init.normal_(model.output_map.weight, std=1e-3)
+    torch.nn.init.normal_(model.output_map.bias, std=1e-4)
     checkpoint = LoadedCheckpoint(model, CheckpointInfo(config=config, name=f"random-{spec['preset']}"), None)
     return Animator(checkpoint, device=spec["device"], precision=spec.get("precision", "auto"),
                     backend=spec.get("backend", "auto"), window_seconds=spec.get("window_seconds", 20.0),

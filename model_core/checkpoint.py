@@ -37,6 +37,14 @@ class CheckpointInfo:
     provenance: dict[str, Any] = field(default_factory=dict)
     topology: str | None = None
     name: str = "jambatalk"
+    # A blendshapes model's head: name, landmarks (name -> vertex index), licence and credits of the asset.
+    head: dict[str, Any] = field(default_factory=dict)
+    # Every training source with its licence and attribution (also in the model card).
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def landmarks(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.head.get("landmarks", {}).items()}
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -50,6 +58,11 @@ class CheckpointInfo:
             "licence": self.licence,
             "provenance": json.dumps(self.provenance, sort_keys=True),
             "topology": self.topology or "",
+            "output_kind": self.config.output_kind,
+            "blendshape_names": json.dumps(self.config.blendshape_names),
+            "head": json.dumps(self.head, sort_keys=True),
+            "landmarks": json.dumps(self.landmarks, sort_keys=True),
+            "sources": json.dumps(self.sources, sort_keys=True),
         }
 
     @classmethod
@@ -76,12 +89,25 @@ class CheckpointInfo:
         except (ValueError, TypeError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).rstrip(".")
             raise CheckpointError(f"{source} has an invalid model config: {reason}.") from None
+        try:
+            head = json.loads(meta.get("head") or "{}")
+            sources = json.loads(meta.get("sources") or "[]")
+            landmarks = head.get("landmarks", {}) if isinstance(head, dict) else None
+            valid = isinstance(head, dict) and isinstance(sources, list) and isinstance(landmarks, dict) and all(
+                isinstance(v, int) and 0 <= v < config.vertex_count for v in landmarks.values())
+        except (ValueError, TypeError, RecursionError):
+            valid = False
+        if not valid:
+            raise CheckpointError(f"{source} has unreadable head or source metadata (landmarks must be vertex "
+                                  "indices of the model's mesh).")
         return cls(
             config=config,
             licence=meta.get("licence", OWN_LICENCE),
             provenance=json.loads(meta.get("provenance") or "{}"),
             topology=meta.get("topology") or None,
             name=meta.get("name", "jambatalk"),
+            head=head,
+            sources=sources,
         )
 
 

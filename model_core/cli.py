@@ -99,7 +99,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     model = JambaTalk(config)
     if args.random_head:
         # A zero head (the official init) predicts no motion; benchmarks and smoke tests want visible output.
-        torch.nn.init.normal_(model.vertice_map_r.weight, std=1e-3)
+        torch.nn.init.normal_(model.output_map.weight, std=1e-3)
     info = CheckpointInfo(config=config, provenance={"kind": "random initialisation", "seed": args.seed,
                                                      "preset": args.preset}, name=f"random-{args.preset}")
     save_checkpoint(args.out, model, info)

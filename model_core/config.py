@@ -12,6 +12,8 @@ from typing import Any
 LAYER_KINDS = {"M": "mamba", "E": "mamba_moe", "T": "transformer_decoder"}
 MOE_POLICIES = ("expected", "all", "random")
 AUDIO_FRAME_MODES = ("interpolate", "fold_pairs")
+OUTPUT_KINDS = ("vertices", "blendshapes")
+MAX_BLENDSHAPES = 1024
 
 # wav2vec2 XLSR-53 large, as in jonatasgrosman/wav2vec2-large-xlsr-53-english (the official encoder).
 XLSR53_LARGE: dict[str, Any] = {
@@ -98,6 +100,10 @@ class JambaTalkConfig:
     # Optional per-subject style vector added to the decoder input (the paper's; not in the official code).
     style_names: list[str] = field(default_factory=list)
     style_embedding: bool = False
+    # Output: "vertices" (official: an offset for every vertex) or "blendshapes" (K named weights in [0, 1]
+    # through a fixed basis the checkpoint carries: offsets = clamp(weights, 0, 1) @ basis).
+    output_kind: str = "vertices"
+    blendshape_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -119,6 +125,16 @@ class JambaTalkConfig:
             raise ValueError("The attention head size must be even for rotary embeddings.")
         if self.style_embedding and not self.style_names:
             raise ValueError("A style embedding needs at least one style name.")
+        if self.output_kind not in OUTPUT_KINDS:
+            raise ValueError(f"field output_kind must be one of {OUTPUT_KINDS}; got {self.output_kind!r:.60}.")
+        if (self.output_kind == "blendshapes") != bool(self.blendshape_names):
+            raise ValueError("field blendshape_names must name the weights of a blendshapes model (and be empty "
+                             "for a vertices model).")
+
+    @property
+    def output_channels(self) -> int:
+        """Width of the output map: one value per weight, or three per vertex."""
+        return len(self.blendshape_names) if self.output_kind == "blendshapes" else self.vertex_dim
 
     @property
     def vertex_dim(self) -> int:
@@ -204,11 +220,14 @@ def check_ranges(config: JambaTalkConfig) -> None:
             raise ValueError(f"field {name} must be a string; got {type(getattr(config, name)).__name__}.")
     if not 1 <= len(config.pattern) <= MAX_PATTERN_LAYERS:
         raise ValueError(f"field pattern must have 1 to {MAX_PATTERN_LAYERS} layer letters; got {len(config.pattern)}.")
-    names = config.style_names
-    if not isinstance(names, list) or len(names) > MAX_STYLES or \
-            not all(isinstance(n, str) and 1 <= len(n) <= 256 for n in names) or len(set(names)) != len(names):
-        raise ValueError(f"field style_names must be a list of at most {MAX_STYLES} different names of 1 to 256 "
-                         "characters.")
+    for field_name, limit in (("style_names", MAX_STYLES), ("blendshape_names", MAX_BLENDSHAPES)):
+        names = getattr(config, field_name)
+        if not isinstance(names, list) or len(names) > limit or \
+                not all(isinstance(n, str) and 1 <= len(n) <= 256 for n in names) or len(set(names)) != len(names):
+            raise ValueError(f"field {field_name} must be a list of at most {limit} different names of 1 to 256 "
+                             "characters.")
+    if not isinstance(config.output_kind, str):
+        raise ValueError(f"field output_kind must be a string; got {type(config.output_kind).__name__}.")
     _check_wav2vec2(config.wav2vec2)
 
 

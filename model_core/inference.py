@@ -97,6 +97,31 @@ class Animator:
     def template(self) -> np.ndarray | None:
         return self.checkpoint.template
 
+    @property
+    def output_kind(self) -> str:
+        """"vertices" or "blendshapes" (then `blendshape_names` and `animate_weights*` apply too)."""
+        return self.model.config.output_kind
+
+    @property
+    def blendshape_names(self) -> list[str]:
+        return list(self.model.config.blendshape_names)
+
+    @property
+    def blendshape_basis(self) -> np.ndarray:
+        """(K, V, 3) float32: offsets = weights @ basis (blendshape models only)."""
+        self._require_blendshapes()
+        return self.model.blendshape_basis.float().cpu().numpy().reshape(-1, self.vertex_count, 3)
+
+    def weights_to_offsets(self, weights: np.ndarray) -> np.ndarray:
+        """(T, K) weights -> (T, V, 3) offsets, exactly as the model maps them (clamped to 0..1)."""
+        basis = self.blendshape_basis.reshape(len(self.blendshape_names), -1)
+        w = np.clip(np.asarray(weights, dtype=np.float32), 0.0, 1.0)
+        return (w @ basis).reshape(len(w), self.vertex_count, 3)
+
+    def _require_blendshapes(self) -> None:
+        if self.output_kind != "blendshapes":
+            raise ValueError("This model outputs vertex offsets, not blendshape weights.")
+
     # -- entry points --------------------------------------------------------------------------
     def animate(
         self,
@@ -123,7 +148,33 @@ class Animator:
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> np.ndarray:
-        """Validated 16 kHz mono float samples -> offsets (T, V, 3)."""
+        """Validated 16 kHz mono float samples -> offsets (T, V, 3), for every kind of model."""
+        channels = self._animate_channels(samples, subject, progress, should_cancel)
+        if self.output_kind == "blendshapes":
+            return self.weights_to_offsets(channels)
+        return channels.reshape(len(channels), self.vertex_count, 3)
+
+    def animate_weights(self, samples: np.ndarray, sample_rate: int, subject: str | None = None,
+                        **kwargs) -> np.ndarray:
+        """Blendshape models: any PCM -> weights (T, K) in 0..1, named by `blendshape_names`."""
+        audio = prepare_samples(samples, sample_rate, max_seconds=self.max_seconds)
+        return self.animate_weights_16k(audio.samples, subject, **kwargs)
+
+    def animate_weights_16k(
+        self,
+        samples: np.ndarray,
+        subject: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Blendshape models: validated 16 kHz mono samples -> weights (T, K) float32 in 0..1."""
+        self._require_blendshapes()
+        return self._animate_channels(samples, subject, progress, should_cancel)
+
+    def _animate_channels(self, samples: np.ndarray, subject: str | None, progress: ProgressCallback | None,
+                          should_cancel: Callable[[], bool] | None) -> np.ndarray:
+        """(T, C): offsets flattened, or clamped weights (cross-faded weights map to cross-faded offsets)."""
         report = progress or (lambda fraction, stage: None)
         style = self._style_vector(subject)
         audio = torch.from_numpy(normalise_for_wav2vec2(samples)).to(self.device)[None]
@@ -135,7 +186,7 @@ class Animator:
         windows = plan_windows(total, window, overlap)
         single = len(windows) == 1
         # One window is the whole output as it is; several are cross-faded into a zeroed buffer.
-        out = None if single else np.zeros((total, self.model.config.vertex_dim), dtype=np.float32)
+        out = None if single else np.zeros((total, self.model.config.output_channels), dtype=np.float32)
         # float32 weights: float64 ones promote every (window, V*3) product to a float64 temporary.
         weights = [w.astype(np.float32) for w in crossfade_weights(windows)]
         for index, ((start, end), weight) in enumerate(zip(windows, weights, strict=True)):
@@ -149,7 +200,7 @@ class Animator:
             pred *= weight[:, None]  # in place: pred is this window's own fresh array
             out[start:end] += pred
         report(1.0, "done")
-        return out.reshape(total, self.vertex_count, 3)
+        return out
 
     # -- internals -----------------------------------------------------------------------------
     def _style_vector(self, subject: str | None) -> torch.Tensor | None:
@@ -173,8 +224,12 @@ class Animator:
     def _predict(self, audio: torch.Tensor, style: torch.Tensor | None, positions: torch.Tensor | None) -> np.ndarray:
         with self._autocast():
             features = self.model.encode(audio, frame_positions=positions)
-            offsets = self.model.decode(features, style)
-        return offsets[0].float().cpu().numpy()
+            channels = self._channels(features, style)
+        return channels[0].float().cpu().numpy()
+
+    def _channels(self, features: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        out = self.model.decode_channels(features, style)
+        return out.clamp(0.0, 1.0) if self.output_kind == "blendshapes" else out
 
     def _predict_window(
         self, audio: torch.Tensor, style: torch.Tensor | None, start: int, end: int, total: int
@@ -185,8 +240,8 @@ class Animator:
             clip = audio[:, first * CNN_HOP: last * CNN_HOP + CNN_FIELD]
             with torch.inference_mode(), self._autocast():
                 features = self.model.encode(clip)[:, : end - start]
-                offsets = self.model.decode(features, style)
-            return offsets[0].float().cpu().numpy()
+                channels = self._channels(features, style)
+            return channels[0].float().cpu().numpy()
         # Motion frame f sits at CNN frame f * (T50 - 1) / (T - 1), as in the unwindowed pass.
         positions = grid_positions(cnn_total, total, start, end)
         first = int(positions[0].floor())

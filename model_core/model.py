@@ -67,12 +67,32 @@ class JambaTalk(nn.Module):
             self.layers = None
         else:
             self.layers = nn.ModuleList(build_layer(kind, config) for kind in config.pattern)
-        self.vertice_map_r = nn.Linear(config.feature_dim, config.vertex_dim)
+        if config.output_kind == "blendshapes":
+            # K named weights; the basis (K, V*3) is data, not trained: it comes with the head asset.
+            self.blendshape_map = nn.Linear(config.feature_dim, len(config.blendshape_names))
+            self.register_buffer("blendshape_basis", torch.zeros(len(config.blendshape_names), config.vertex_dim))
+        else:
+            self.vertice_map_r = nn.Linear(config.feature_dim, config.vertex_dim)
         # Zero output head: an untrained model predicts the neutral face (official init).
-        nn.init.zeros_(self.vertice_map_r.weight)
-        nn.init.zeros_(self.vertice_map_r.bias)
+        nn.init.zeros_(self.output_map.weight)
+        nn.init.zeros_(self.output_map.bias)
 
     # -- structure -----------------------------------------------------------------------------
+    @property
+    def output_map(self) -> nn.Linear:
+        """The last linear map: to vertex offsets (official `vertice_map_r`) or to blendshape weights."""
+        return self.blendshape_map if self.config.output_kind == "blendshapes" else self.vertice_map_r
+
+    @property
+    def outputs_blendshapes(self) -> bool:
+        return self.config.output_kind == "blendshapes"
+
+    def set_blendshape_basis(self, basis: torch.Tensor) -> None:
+        """(K, V, 3) or (K, V*3) deltas of the head, in blendshape_names order."""
+        k, d = len(self.config.blendshape_names), self.config.vertex_dim
+        basis = torch.as_tensor(basis, dtype=torch.float32).reshape(k, d)
+        self.blendshape_basis.copy_(basis.to(self.blendshape_basis.device))
+
     def decoder_layers(self) -> list[nn.Module]:
         """The decoder modules in application order (the same instance repeats when weights are shared)."""
         if self.layers is not None:
@@ -121,11 +141,26 @@ class JambaTalk(nn.Module):
         style: torch.Tensor | None = None,
         intermediates: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Audio features (batch, T, width) -> offsets (batch, T, vertex_dim).
+        """Audio features (batch, T, width) -> offsets (batch, T, vertex_dim), for either output kind.
 
         `style` is (batch, n_styles) weights (a one-hot, or an average for an unseen speaker). When
         `intermediates` is a list, the output of each step is appended to it (for tests and debugging).
         """
+        return self.channels_to_offsets(self.decode_channels(audio_features, style, intermediates))
+
+    def channels_to_offsets(self, channels: torch.Tensor) -> torch.Tensor:
+        """The output map's values -> offsets: as they are, or clamp(weights, 0, 1) @ basis."""
+        if not self.outputs_blendshapes:
+            return channels
+        return channels.clamp(0.0, 1.0) @ self.blendshape_basis.to(channels.dtype)
+
+    def decode_channels(
+        self,
+        audio_features: torch.Tensor,
+        style: torch.Tensor | None = None,
+        intermediates: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Audio features -> the output map's values (batch, T, C): offsets, or raw (unclamped) weights."""
         x = self.audio_feature_map(audio_features)
         if self.style_embedding is not None:
             if style is None:
@@ -138,7 +173,7 @@ class JambaTalk(nn.Module):
             x = layer(x)
             if intermediates is not None:
                 intermediates.append(x)
-        return self.vertice_map_r(x)
+        return self.output_map(x)
 
     def forward(
         self,

@@ -46,7 +46,7 @@ def make_model(config: JambaTalkConfig | None = None, seed: int = 0, head_std: f
     torch.manual_seed(seed)
     model = JambaTalk(config or tiny_config())
     # The official output head starts at zero (no motion); tests need outputs that depend on the input.
-    torch.nn.init.normal_(model.vertice_map_r.weight, std=head_std)
+    torch.nn.init.normal_(model.output_map.weight, std=head_std)
     return model.eval()
 
 
