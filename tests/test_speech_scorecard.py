@@ -267,5 +267,5 @@ def test_pocketsphinx_aligns_a_librivox_clip(which):
     assert 2.2 < m.start < 2.45  # heard at about 2.33 s
     # A transcript that is not what is said is rejected, with why (the corpus aligner guesses a pronunciation
     # for an unknown word through festival, then finds it does not match the audio).
-    with pytest.raises(ValueError, match="missing from the" if which == "adapter" else ""):
+    with pytest.raises(ValueError, match="missing from the" if which == "adapter" else None):
         align(load_audio_file(clip).samples, "he was zzxqvk")

@@ -69,11 +69,11 @@ def resolve_landmarks(checkpoint: str | Path, vertex_count: int, template: np.nd
     else:
         with safe_open(str(checkpoint), framework="pt") as f:
             meta = f.metadata() or {}
-        if meta.get(METADATA_KEY):
-            try:
-                data = json.loads(meta[METADATA_KEY])
-            except ValueError as exc:
-                raise ValueError(f"The '{METADATA_KEY}' metadata of {checkpoint} is not JSON ({exc}).") from exc
+        try:
+            data = json.loads(meta.get(METADATA_KEY) or "{}")
+        except ValueError as exc:
+            raise ValueError(f"The '{METADATA_KEY}' metadata of {checkpoint} is not JSON ({exc}).") from exc
+        if data:  # checkpoints without a head write an empty object
             marks, origin = _checked(data, vertex_count, f"the metadata of {checkpoint}"), "checkpoint metadata"
         else:
             found = synthetic_landmarks(vertex_count)
