@@ -99,3 +99,61 @@ def test_alignment_checks_reject_wrong_transcripts_and_silence_with_reasons():
     assert not noise.check.ok and noise.check.reasons
     oov = aligner.align(syn.audio, "the quick brown fox jumped over the lazy jambatalkdog")
     assert "jambatalkdog" in oov.check.added_words  # festival's letter-to-sound gave it a pronunciation
+
+
+def test_a_missing_tool_is_one_sentence_naming_what_to_install():
+    from model_core.corpus.tools import ToolMissing, require_program
+
+    with pytest.raises(ToolMissing, match=r"^no-such-tts is not installed: run scripts/setup_corpus_tools "
+                                          r"\(apt-get install no-such-tts-pkg\)\.$"):
+        require_program("no-such-tts", "no-such-tts-pkg")
+
+
+def test_asterisk_split_is_fixed_and_disjoint():
+    from model_core.corpus.asterisk import TEST_PERCENT, split_of
+
+    names = [f"prompt-{i}" for i in range(2000)]
+    share = sum(split_of(n) == "test" for n in names) / len(names)
+    assert abs(share - TEST_PERCENT / 100) < 0.025
+    assert [split_of(n) for n in names] == [split_of(n) for n in names]
+    # pinned: a change of the rule would silently leak test prompts into training
+    assert split_of("agent-loginok") == "test" and split_of("vm-goodbye") == "train"
+
+
+@needs_tools
+def test_asterisk_prompts_and_librivox_clips():
+    from model_core.corpus.align import Aligner
+    from model_core.corpus.asterisk import align_recording, asterisk_prompts, librivox_clips
+
+    every = asterisk_prompts("all")
+    train, test = asterisk_prompts("train"), asterisk_prompts("test")
+    assert len(every) > 500 and {r.name for r in train} | {r.name for r in test} == {r.name for r in every}
+    assert not {r.name for r in train} & {r.name for r in test}
+    assert 0.12 < len(test) / len(every) < 0.18
+    silent = [r for r in every if not r.spoken]
+    assert silent and all(r.text.startswith("[") for r in silent)  # tones: counted, never aligned
+    aligner = Aligner()
+    prompt = next(r for r in every if r.name == "agent-loginok")
+    audio, result = align_recording(prompt, aligner)
+    assert audio.dtype == np.float32 and result.check.ok, result.check.reasons
+    assert [w for w in dict.fromkeys(p.word for p in result.phones) if w] == ["agent", "logged", "in"]
+    clips = librivox_clips()
+    assert len(clips) == 5 and all("tidigits" not in str(c.path) for c in clips)
+
+
+@needs_tools
+def test_flite_voice_is_aligned():
+    from model_core.corpus.flite import synthesize
+
+    take = synthesize("Bob bought a big blue map.", "awb")
+    assert take.alignment.check.ok, take.alignment.check.reasons
+    bilabials = [p for p in take.alignment.phones if p.symbol in ("b", "p", "m")]
+    assert len(bilabials) == 7 and abs(len(take.audio) / 16000 - take.alignment.phones[-1].end) < 0.05
+
+
+def test_sentences_record_their_source_and_are_seeded():
+    from model_core.corpus.sentences import generated_english, languages, written
+
+    assert generated_english(5, seed=3) == generated_english(5, seed=3) != generated_english(5, seed=4)
+    for lang in languages():
+        assert written(lang) and all(s.source and s.language == lang for s in written(lang))
