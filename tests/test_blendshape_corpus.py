@@ -98,6 +98,14 @@ def test_cli_refuses_bad_options(tmp_path, capsys):
     assert "--voices" in capsys.readouterr().err
 
 
+def test_a_missing_tool_is_one_sentence_naming_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no festival, flite or ffmpeg on this PATH
+    assert cli_main(["synth-corpus", str(tmp_path / "x"), "--head", "makehuman", "--voices", "festival",
+                     "--minutes", "0.1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "festival is not installed" in err and "scripts/setup_corpus_tools" in err and len(err.splitlines()) == 1
+
+
 def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys):
     from tests.test_training import write_config
 

@@ -56,7 +56,12 @@ def run_blendshape_cli(args: argparse.Namespace) -> int:
     head = resolve_head(str(head_path))
     out = Path(args.out)
     _prepare_out(out, args.overwrite, clear_previous)
-    summary = build_corpus(out, head, head_path, options, progress=not args.quiet)
+    from model_core.corpus.tools import ToolMissing
+
+    try:
+        summary = build_corpus(out, head, head_path, options, progress=not args.quiet)
+    except ToolMissing as exc:  # one sentence naming what to install
+        raise ValueError(str(exc)) from None
     meta = summary.meta
     per_source = ", ".join(f"{k} {v['seconds'] / 60:.1f} min" for k, v in sorted(meta["sources"].items()))
     print(f"Wrote {meta['takes']} takes ({meta['seconds'] / 60:.1f} min: {per_source}) on {head.name} to {out} in "
