@@ -67,21 +67,35 @@ def recordings_in(folder: str | Path, limit: int | None = None) -> list[Recordin
 
 
 def builtin_recordings(sources: tuple[str, ...] = SOURCES, limit: int | None = None) -> list[Recording]:
-    """The held-out Asterisk test prompts and/or the LibriVox clips, at most `limit` of each."""
+    """The held-out Asterisk test prompts and/or the LibriVox clips, at most `limit` of each.
+
+    Read by the corpus's own `model_core.corpus.asterisk` where the checkout has it (so the test split is the
+    one no training run sees), else by the readers below, which follow the same rules.
+    """
     unknown = [s for s in sources if s not in SOURCES]
     if unknown:
         raise ValueError(f"Unknown source {unknown[0]!r}; choose from {', '.join(SOURCES)}.")
+    try:
+        from model_core.corpus import asterisk
+    except ImportError:
+        asterisk = None
     out: list[Recording] = []
     if "asterisk" in sources:
-        out += _asterisk_test(limit)
+        out += _asterisk_test(limit) if asterisk is None else _converted(asterisk.asterisk_prompts("test"), limit)
     if "librivox" in sources:
-        out += _librivox(limit)
+        out += _librivox(limit) if asterisk is None else _converted(asterisk.librivox_clips(), limit)
     return out
 
 
+def _converted(recordings: list, limit: int | None) -> list[Recording]:
+    """The corpus's recordings (decoded on demand, transcript as spoken) as ours."""
+    return [Recording(r.name, SOURCE_LABELS[r.source] if r.source != "asterisk" else "asterisk-test", r.audio(),
+                      r.spoken) for r in recordings[:limit]]
+
+
 def asterisk_test_names(names: list[str]) -> list[str]:
-    """The held-out 15 %: prompts whose name's SHA-1 falls in the first 15 of 100 buckets (fixed, order-free)."""
-    return [n for n in names if int(hashlib.sha1(n.encode()).hexdigest(), 16) % 100 < TEST_PERCENT]
+    """The held-out 15 % (the corpus's rule): the first 8 bytes of the name's SHA-256 are below 15 modulo 100."""
+    return [n for n in names if int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big") % 100 < TEST_PERCENT]
 
 
 def asterisk_transcripts() -> dict[str, str]:
