@@ -12,12 +12,15 @@ import pytest
 import torch
 from scipy.signal import welch
 
+from model_core.checkpoint import load_checkpoint
 from model_core.data.dataset import Sample, Take
+from model_core.synth.corpus import CorpusOptions, generate_corpus
 from model_core.training import channel
 from model_core.training.augment import REST_KINDS, augment_crop, rest_take
 from model_core.training.batches import collate, crop_for
 from model_core.training.config import AugmentOptions, config_from_dict
 from model_core.training.timescale import pitch_shift, retime_frames
+from model_core.training.trainer import Trainer
 
 SR, FPS = 16000, 30.0
 TAKE = Take("spk_01", "spk", 1, Path("spk_01.wav"), Path("spk_01.npy"))
@@ -295,3 +298,31 @@ def test_rest_share_replaces_crops_with_resting_takes():
     share = np.mean([augment_crop(sample, 1.0, only(rest_share=0.1), 0, 0, k)[1].rest is not None
                      for k in range(400)])
     assert 0.06 < share < 0.14
+
+
+# -- in the training loop -------------------------------------------------------------------------------------------
+def test_augmented_training_resumes_exactly_and_records_its_settings(tmp_path):
+    corpus = tmp_path / "corpus"
+    generate_corpus(corpus, CorpusOptions(seed=0, subjects=3, sentences=2, min_seconds=1.5, max_seconds=1.5,
+                                          vertices=600), progress=False)
+    augment = {"enabled": True, "rest_share": 0.25, "tempo_p": 0.7, "pitch_p": 0.5, "reverb_p": 0.5,
+               "noise_p": 0.5, "band_p": 0.5, "gain_p": 0.5, "codec_p": 0.5}
+
+    def config(out: str, epochs: int = 2, **changes):
+        return config_from_dict({"data": {"dir": str(corpus)}, "augment": {**augment, **changes},
+                                 "train": {"output_dir": str(tmp_path / out), "epochs": epochs, "batch_size": 2,
+                                           "max_seconds": 0.5, "num_threads": 1, "lr": 1e-3}})
+
+    before = torch.get_num_threads()
+    try:
+        Trainer(config("a"), progress=False).run()
+        Trainer(config("b", epochs=1), progress=False).run()
+        with pytest.raises(ValueError, match="augment.noise_p"):
+            Trainer(config("b", noise_p=0.1), resume=True, progress=False)
+        Trainer(config("b"), resume=True, progress=False).run()
+    finally:
+        torch.set_num_threads(before)
+    a, b = (load_checkpoint(tmp_path / run / "last.safetensors") for run in "ab")
+    wa, wb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a.info.provenance["train_config"]["augment"]["rest_share"] == 0.25
