@@ -54,8 +54,9 @@ _SYMBOLS = {"#": " pound ", "*": " star ", "&": " and ", "@": " at ", "%": " per
 
 
 def spoken_text(transcript: str) -> str:
-    """What the speaker says: [stage directions] dropped, '#' -> pound, '*' -> star (telephone usage)."""
-    text = re.sub(r"\[[^\]]*\]", " ", transcript)
+    """What is said: [stage directions], <beeps> and (notes) dropped, acronyms spelt, '#' -> pound, '*' -> star."""
+    text = re.sub(r"\[[^\]]*\]|<[^>]*>|\((?:note|sound)[^)]*\)", " ", transcript)  # directions, notes
+    text = re.sub(r"\b[A-Z]{2,5}\b", lambda m: " ".join(m.group(0).lower()), text)  # PBX, IVR: spelt out
     for k, v in _SYMBOLS.items():
         text = text.replace(k, v)
     return " ".join(text.split())

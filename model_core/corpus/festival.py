@@ -218,7 +218,9 @@ def lexicon_arpabet(words: list[str]) -> dict[str, list[str] | None]:
         return {}
     lines = ["(voice_kal_diphone)"]
     for w in words:
-        lines.append(f"(set! e (lex.lookup {scheme_string(w)} nil))\n(format t \"LEX\\t%s\" {scheme_string(w)})\n"
+        # letter-to-sound aborts on an apostrophe; "waldo's" sounds like "waldos"
+        bare = scheme_string(w.replace("'", ""))
+        lines.append(f"(set! e (lex.lookup {bare} nil))\n(format t \"LEX\\t%s\" {scheme_string(w)})\n"
                      "(mapcar (lambda (syl) (mapcar (lambda (p) (format t \"\\t%s\" p)) (car syl))) (car (cddr e)))\n"
                      "(format t \"\\n\")")
     try:
