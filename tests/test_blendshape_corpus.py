@@ -124,3 +124,13 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
                      "--json", str(report), "--quiet"]) == 0
     data = json.loads(report.read_text())
     assert data["layout"] == "blendshape" and data["sequences"]
+    from model_core.checkpoint import load_checkpoint
+
+    trained = load_checkpoint(tmp_path / "run" / "best.safetensors")
+    head = load_head(corpus / "head.safetensors")
+    assert trained.config.output_kind == "blendshapes" and trained.config.blendshape_names == head.blendshape_names
+    assert np.allclose(trained.model.blendshape_basis.numpy(), head.blendshapes.reshape(52, -1))
+    assert trained.info.landmarks == head.landmarks and trained.info.sources[0]["source"] == "formant"
+    assert "formant" in trained.info.licence and "No FLAME" in trained.info.licence
+    log = (tmp_path / "run" / "log.csv").read_text()
+    assert "train_weight_mse" in log

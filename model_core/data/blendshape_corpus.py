@@ -91,6 +91,29 @@ class BlendshapeCorpus(MotionCorpus):
             self._cache[take.name] = sample
         return sample
 
+    # -- what a checkpoint trained on this corpus must say ---------------------------------------------------
+    def head_info(self) -> dict:
+        info = self.head.info
+        return {"name": self.head.name, "landmarks": dict(self.head.landmarks), "licence": info.get("licence", ""),
+                "credits": info.get("credits", ""), "vertices": self.head.vertex_count}
+
+    def training_sources(self) -> list[dict]:
+        """Every source of the corpus with its voices, speech time, licences and where its text came from."""
+        out = []
+        for name, s in sorted(self.meta.get("sources", {}).items()):
+            out.append({"source": name, "voices": sorted(s.get("voices", {})), "seconds": s.get("seconds", 0.0),
+                        "licences": s.get("licences", []), "text": s.get("text_sources", []),
+                        "timing": s.get("timings", [])})
+        return out
+
+    def licence_text(self) -> str:
+        parts = [f"{s['source']}: {'; '.join(s['licences'])}" for s in self.training_sources()]
+        attribution = (" Attribution: trained on the Asterisk project's English prompts, recorded by Allison Smith "
+                       "(CC-BY-SA 3.0)." if any(s["source"] == "asterisk" for s in self.training_sources()) else "")
+        return (f"Weights trained with JambaTalk for Blender on a corpus of: {' | '.join(parts)}; head "
+                f"{self.head.name} ({self.head.info.get('licence', '')}).{attribution} No FLAME, VOCASET, BIWI or "
+                "MBROLA data.")
+
     def describe(self) -> str:
         return (f"{self.root} (blendshape corpus on {self.head.name}, {len(self.names)} blendshapes, {self.fps:g} fps, "
                 f"{self.vertex_count} vertices, {len(self.takes)} takes)")

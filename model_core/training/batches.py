@@ -42,6 +42,7 @@ class Batch:
     motion: torch.Tensor  # (B, T, V*3) ground truth minus template
     style: torch.Tensor | None  # (B, n_styles) one-hot, or None without a style embedding
     subjects: list[str]
+    weights: torch.Tensor | None = None  # (B, T, K) true blendshape weights, when the corpus stores them
 
     @property
     def size(self) -> int:
@@ -63,6 +64,9 @@ def collate(samples: list[Sample], style_names: list[str] | None, device: torch.
             for row, s in enumerate(group):
                 style[row, style_names.index(s.subject)] = 1.0
             style = style.to(device)
+        weights = None
+        if all(s.weights is not None for s in group):
+            weights = torch.from_numpy(np.stack([s.weights for s in group]).astype(np.float32)).to(device)
         out.append(Batch(audio.to(device), torch.from_numpy(motion.astype(np.float32)).to(device), style,
-                         [s.subject for s in group]))
+                         [s.subject for s in group], weights))
     return out

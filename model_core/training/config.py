@@ -20,7 +20,7 @@ BEST_METRICS = ("vertex_mse", "lve")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Fields of the network config that the data decides, never the user.
-DATA_DECIDED = ("vertex_count", "motion_fps", "style_names", "style_embedding")
+DATA_DECIDED = ("vertex_count", "motion_fps", "style_names", "style_embedding", "output_kind", "blendshape_names")
 
 
 @dataclass
@@ -56,6 +56,7 @@ class TrainOptions:
     vertex_weight: float = 1000.0
     velocity_weight: float = 1000.0
     lip_weight: float = 0.0
+    weight_space_weight: float = 0.1
     moe_balance_weight: float = 0.0
     eval_every: int = 1
     best_metric: str = "vertex_mse"
@@ -168,7 +169,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least {low} (got {value}).")
         for name, value in (("train.lr", t.lr), ("train.max_seconds", t.max_seconds), ("train.grad_clip", t.grad_clip),
                             ("train.max_minutes", t.max_minutes), ("train.moe_balance_weight", t.moe_balance_weight),
-                            ("train.lip_weight", t.lip_weight),
+                            ("train.lip_weight", t.lip_weight), ("train.weight_space_weight", t.weight_space_weight),
                             ("train.vertex_weight", t.vertex_weight), ("train.velocity_weight", t.velocity_weight)):
             if value < 0:
                 raise ValueError(f"{name} must not be negative (got {value}).")
@@ -327,6 +328,7 @@ seed = 0
 vertex_weight = 1000.0        # official loss: 1000 * vertex MSE + 1000 * velocity MSE
 velocity_weight = 1000.0
 lip_weight = 0.0              # extra vertex + velocity MSE on the lip vertices only (not official; needs lips)
+weight_space_weight = 0.1     # blendshape corpora: MSE of the raw predicted weights against the true ones
 moe_balance_weight = 0.0      # weight of the MoE load-balancing loss (official: not used)
 eval_every = 1                # validate every N epochs
 best_metric = "vertex_mse"    # vertex_mse (official) | lve

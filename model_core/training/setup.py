@@ -52,6 +52,9 @@ def network_config(cfg: TrainConfig, corpus: MotionCorpus, train_subjects: list[
         encoder.update(overrides["wav2vec2"])
     overrides["wav2vec2"] = encoder
     overrides.update(vertex_count=corpus.vertex_count, motion_fps=corpus.fps)
+    names = getattr(corpus, "names", None)  # a blendshape corpus: the model predicts its weights
+    if names:
+        overrides.update(output_kind="blendshapes", blendshape_names=list(names))
     if cfg.model.style_embedding:
         overrides.update(style_embedding=True, style_names=list(train_subjects))
     config = base.replace(**overrides)
@@ -68,6 +71,8 @@ def build_model(cfg: TrainConfig, corpus: MotionCorpus, train_subjects: list[str
         encoder, encoder_config = load_pretrained_wav2vec2(cfg.model.pretrained_wav2vec2)
     config = network_config(cfg, corpus, train_subjects, encoder_config)
     model = JambaTalk(config, wav2vec2=encoder)
+    if config.output_kind == "blendshapes":
+        model.set_blendshape_basis(torch.from_numpy(corpus.head.blendshapes))
     if cfg.model.freeze_feature_extractor:
         # Also stops transformers from forcing requires_grad on the CNN's input (no CNN backward at all).
         model.audio_encoder.freeze_feature_encoder()

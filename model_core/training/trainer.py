@@ -293,9 +293,15 @@ class Trainer:
         o = self.opts
         frames = batch.motion.shape[1]
         with autocast(self.device, self.amp):
-            offsets = self.model.decode(self.model.encode(batch.audio, frame_count=frames), batch.style)
+            channels = self.model.decode_channels(self.model.encode(batch.audio, frame_count=frames), batch.style)
+            # Blendshape models: vertex losses through the basis (clamped weights), plus the raw weights' own
+            # error, which also pulls weights back that left the 0..1 range (the clamp passes no gradient there).
+            offsets = self.model.channels_to_offsets(channels)
         parts = {"vertex_mse": vertex_mse(offsets, batch.motion), "velocity_mse": velocity_mse(offsets, batch.motion)}
         loss = o.vertex_weight * parts["vertex_mse"] + o.velocity_weight * parts["velocity_mse"]
+        if self.model.outputs_blendshapes and batch.weights is not None:
+            parts["weight_mse"] = vertex_mse(channels, batch.weights)
+            loss = loss + o.weight_space_weight * parts["weight_mse"]
         if self.lip_coordinates is not None:
             parts["lip_mse"] = lip_mse(offsets, batch.motion, self.lip_coordinates)
             loss = loss + o.lip_weight * parts["lip_mse"]
@@ -367,6 +373,9 @@ class Trainer:
                               provenance=self._provenance(token),
                               topology=self.corpus.layout.topology(self.corpus.vertex_count),
                               name=self.out.name or "jambatalk")
+        if hasattr(self.corpus, "head_info"):  # a blendshape corpus: the head and every source's licence
+            info.head, info.sources = self.corpus.head_info(), self.corpus.training_sources()
+            info.licence = self.corpus.licence_text()
         save_checkpoint(path, self.model, info, template=self.template)
 
     def _save(self) -> None:
