@@ -43,7 +43,7 @@ class WorkerConfig:
     device: str = "auto"
     cwd: str | None = None  # folder holding model_core when it is not installed into that Python
     url: str = ""
-    token: str = ""
+    token: str = field(default="", repr=False)  # never in a repr: reprs end up in logs and bug reports
     startup_timeout_s: float = 300.0
     env: tuple[tuple[str, str], ...] | None = None  # replaces the worker's environment (tests)
 

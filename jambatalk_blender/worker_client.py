@@ -18,6 +18,7 @@ import mmap
 import os
 import queue
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -65,6 +66,24 @@ class WorkerNotRunning(WorkerUnreachable):
     def __init__(self, url: str, reason: str = "connection refused") -> None:
         super().__init__(url, reason, f"The worker at {url} is not running ({reason}). Start it from the add-on "
                                       "preferences, or check the address and port.")
+
+
+class WorkerShutDown(WorkerNotRunning):
+    """Nothing listens because the worker process we started has exited (SIGTERM, /shutdown, a crash)."""
+
+    def __init__(self, url: str, exit_code: int) -> None:
+        self.exit_code = exit_code
+        if exit_code == 0:
+            how = "it stopped normally"
+        elif exit_code < 0:
+            try:
+                how = f"it was stopped by signal {signal.Signals(-exit_code).name}"
+            except ValueError:
+                how = f"it was stopped by signal {-exit_code}"
+        else:
+            how = f"it exited with code {exit_code}"
+        WorkerUnreachable.__init__(self, url, "shut down", f"The worker at {url} has shut down ({how}). Start it "
+                                                          "again from the add-on preferences.")
 
 
 class WorkerTimeout(WorkerUnreachable):
@@ -244,7 +263,8 @@ class WorkerClient:
     """
 
     def __init__(self, url: str, token: str, timeout: float = 30.0,
-                 result_dir: str | os.PathLike[str] | None = None) -> None:
+                 result_dir: str | os.PathLike[str] | None = None,
+                 exit_code: Callable[[], int | None] | None = None) -> None:
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise WorkerError(f"The worker address {url!r} is not a URL like http://127.0.0.1:PORT.")
@@ -252,6 +272,9 @@ class WorkerClient:
         self.token = token.strip()
         self.timeout = float(timeout)
         self.result_dir = os.fspath(result_dir) if result_dir is not None else None
+        # For a worker process we started: its exit code once it has exited (Popen.poll), so a refused connection
+        # can say that the worker shut down rather than that it is not running.
+        self._exit_code = exit_code
         # An empty ProxyHandler: a system-wide http_proxy (common in studios) must never receive loopback
         # traffic or the token, and a dead proxy must not make a healthy local worker look unreachable.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
@@ -302,6 +325,9 @@ class WorkerClient:
             return response.status, response.headers, response.read()
 
     def _unreachable(self, reason: object, timeout: float) -> WorkerUnreachable:
+        code = self._exit_code() if self._exit_code is not None else None
+        if code is not None:
+            return WorkerShutDown(self.url, code)
         if isinstance(reason, ConnectionRefusedError):
             return WorkerNotRunning(self.url)
         if isinstance(reason, TimeoutError):
@@ -671,7 +697,8 @@ class LocalWorker:
         # Results as files only through a directory the worker we started announced and that only we can write.
         result_dir = ready.get("result_dir")
         trusted = isinstance(result_dir, str) and os.path.isabs(result_dir) and private_directory(result_dir)
-        self.client = WorkerClient(ready["url"], ready["token"], result_dir=result_dir if trusted else None)
+        self.client = WorkerClient(ready["url"], ready["token"], result_dir=result_dir if trusted else None,
+                                   exit_code=process.poll)
 
     @property
     def url(self) -> str:

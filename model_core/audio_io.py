@@ -81,6 +81,10 @@ class _VirtualFile:
     def write(self, data: bytes) -> int:
         return 0  # read-only: libsndfile never writes when decoding
 
+    def release(self) -> None:
+        """Let go of the caller's buffer now (a traceback may keep this object alive for a while)."""
+        self._view.release()
+
 
 @dataclass(frozen=True, eq=False)
 class DecodedAudio:
@@ -382,8 +386,12 @@ def probe_audio_bytes(data: bytes | bytearray | memoryview, *, name: str = "audi
     """Read only the header of an in-memory audio file (cheap); AudioError when it cannot be decoded."""
     if len(data) == 0:
         raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
-    with _open(_VirtualFile(data), name) as f:
-        return _header(f, name)
+    source = _VirtualFile(data)
+    try:
+        with _open(source, name) as f:
+            return _header(f, name)
+    finally:
+        source.release()
 
 
 def decode_audio_bytes(
@@ -403,7 +411,11 @@ def decode_audio_bytes(
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
-    return _decode(_VirtualFile(data), max_seconds, name, max_source_samples)
+    source = _VirtualFile(data)
+    try:
+        return _decode(source, max_seconds, name, max_source_samples)
+    finally:
+        source.release()
 
 
 def load_audio_file(

@@ -815,8 +815,10 @@ def test_sigterm_stops_the_worker_cleanly(checkpoint) -> None:
     # Released at once, rather than held until the running job ends (or up to uvicorn's 5 s graceful timeout).
     assert answered and answered[0] - sent_at < 1.0
     assert not os.path.exists(local.ready["result_dir"])  # the worker removed its result directory
-    with pytest.raises(WorkerNotRunning):
+    with pytest.raises(WorkerNotRunning) as caught:
         local.client.health()  # the port is released
+    # The client knows the process it started has exited: it says so, rather than "not running".
+    assert "has shut down (it stopped normally)" in str(caught.value)
     assert code == 0
 
 

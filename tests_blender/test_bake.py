@@ -241,3 +241,9 @@ def test_shape_key_writer_stores_every_key_exactly_and_quietly(capfd):
         points.foreach_get("co", co)
         assert np.array_equal(co[0::2], 5.0 + curve.indices) and np.array_equal(co[1::2], curve.values)
         assert all(p.interpolation == "LINEAR" for p in points)
+
+
+def test_worker_config_repr_hides_the_token():
+    secret = "s3cret-token-0123456789"
+    config = bake_job.WorkerConfig(mode="REMOTE", url="http://127.0.0.1:1", token=secret)
+    assert secret not in repr(config) and config.token == secret

@@ -141,6 +141,27 @@ class FileResults:
                 pass
 
 
+async def decode_in_thread(function: Callable, data: bytearray, **kwargs):
+    """function(data, **kwargs) on the thread pool; its AudioError is returned, not raised.
+
+    Nothing the pool keeps may hold the upload or the decoded audio: an idle pool thread keeps its last call's
+    arguments and result alive, and an exception raised through the pool keeps the frames that hold them in
+    reference cycles until a GC pass. So both travel in boxes emptied here, and the error comes back as a fresh
+    exception without a traceback.
+    """
+    inbox, outbox = [data], []
+    del data
+
+    def work() -> None:
+        try:
+            outbox.append(function(inbox.pop(), **kwargs))
+        except AudioError as exc:
+            outbox.append(AudioError(str(exc)))
+
+    await run_in_threadpool(work)
+    return outbox.pop()
+
+
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
@@ -327,8 +348,9 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
             "device": registry.device,
             "torch": torch.__version__,
             "models": registry.describe(),
-            "queue": board.counts(),
-            "limits": {"max_body_bytes": settings.max_body_bytes, "max_audio_seconds": settings.max_audio_seconds},
+            "queue": {**board.counts(), "audio_bytes": settings.budget.used},
+            "limits": {"max_body_bytes": settings.max_body_bytes, "max_audio_seconds": settings.max_audio_seconds,
+                       "max_queued_audio_bytes": settings.budget.limit},
         })
 
     async def submit(request: Request) -> Response:
@@ -388,22 +410,23 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         decoded = None
         size = len(body)
         try:
-            try:
-                info = await run_in_threadpool(probe_audio_bytes, body, name="The uploaded audio")
-            except AudioError as exc:
-                return error(400, "bad_audio", str(exc))
+            info = await decode_in_thread(probe_audio_bytes, body, name="The uploaded audio")
+            if isinstance(info, AudioError):
+                return error(400, "bad_audio", str(info))
             # Hold the decoded size (known from the header) before decoding: refuse now rather than run out.
             decoded = budget.reserve(info.output_bytes(settings.max_audio_seconds))
             if decoded is None:
                 busy = busy_error(budget, board.busy_seconds())
                 return error(busy.status, busy.code, busy.message, {"Retry-After": str(busy.retry_after)})
+            async with decode_slots:
+                audio = await decode_in_thread(decode_audio_bytes, body, name="The uploaded audio",
+                                               max_seconds=settings.max_audio_seconds,
+                                               max_source_samples=settings.max_source_samples)
+            body = None
+            upload.release()
+            if isinstance(audio, AudioError):
+                return error(400, "bad_audio", str(audio))
             try:
-                async with decode_slots:
-                    audio = await run_in_threadpool(
-                        decode_audio_bytes, body, max_seconds=settings.max_audio_seconds, name="The uploaded audio",
-                        max_source_samples=settings.max_source_samples)
-                del body
-                upload.release()
                 if params["start_s"] or params["end_s"] is not None:
                     audio = crop_seconds(audio, params["start_s"], params["end_s"])
             except AudioError as exc:
@@ -415,6 +438,7 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
             upload.release()
             if decoded is not None:
                 decoded.release()
+            body = None  # freed before the heap is trimmed, whatever happened
             release_memory(size)
 
     def lookup(request: Request):
