@@ -148,6 +148,15 @@ def test_tempo_keeps_audio_and_motion_aligned_within_a_frame(method, rate):
         assert np.median(np.diff(heard)) == pytest.approx(every / rate, rel=0.03)
 
 
+@pytest.mark.parametrize("frames", [31, 32, 33, 40])
+def test_a_faster_tempo_on_a_take_barely_longer_than_the_crop_keeps_the_crop_counts(frames):
+    sample = sample_of(speechy(frames / FPS + 0.01), frames)
+    plain = crop_for(sample, 1.0, 0, 0, 0)
+    out, plan = augment_crop(sample, 1.0, only(tempo_p=1.0, tempo_range=[1.1, 1.1]), 0, 0, 0)
+    assert (out.frames, len(out.audio)) == (plain.frames, len(plain.audio)) == (30, SR)
+    assert 1.0 < plan.tempo <= 1.1  # capped at what the take holds: never padded
+
+
 def test_whole_takes_change_length_with_the_tempo_and_other_effects_keep_the_motion():
     sample = sample_of(speechy(2.0), 60)
     out, _ = augment_crop(sample, 0.0, only(tempo_p=1.0, tempo_range=[1.1, 1.1]), 0, 0, 0)

@@ -181,7 +181,7 @@ def augment_crop(sample: Sample, max_seconds: float, opts: AugmentOptions, seed:
     if plan.tempo != 1.0:
         window, rate = _retimed_crop(sample, max_frames, plan.tempo,
                                      np.random.default_rng([seed, epoch, position, 1]))
-        fixed = window is not sample  # a real crop: give it the plain crop's sample and frame counts
+        fixed = plain is not sample  # a real crop: give it the plain crop's sample and frame counts
         crop = _change_tempo(window, rate, opts.tempo_method, len(plain.audio) if fixed else None,
                              plain.frames if fixed else None)
         plan.tempo = rate
