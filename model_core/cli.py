@@ -10,7 +10,8 @@ from pathlib import Path
 
 from model_core.config import PRESETS
 
-FORMATS = ("npy", "pc2", "mdd")
+FORMATS = ("npy", "pc2", "mdd", "arkit-csv", "arkit-json")
+WEIGHT_FORMATS = {"arkit-csv": "csv", "arkit-json": "json"}
 
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
@@ -27,6 +28,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from model_core.arkit_formats import write_arkit_json, write_live_link_csv
     from model_core.audio_io import crop_seconds, load_audio_file
     from model_core.inference import Animator
     from model_core.mesh_cache import write_mdd, write_npy, write_pc2
@@ -34,8 +36,11 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
     animator = Animator(args.checkpoint, device=args.device, precision=args.precision, backend=args.backend,
                         moe_policy=args.moe_policy, max_seconds=args.max_minutes * 60)
+    if args.format in WEIGHT_FORMATS and animator.output_kind != "blendshapes":
+        raise ValueError(f"--format {args.format} needs a blendshape model; {args.checkpoint} outputs vertex offsets "
+                         "(use npy, pc2 or mdd).")
     template = None
-    if args.format != "npy":
+    if args.format in ("pc2", "mdd"):
         if args.template:
             template = read_template(args.template, animator.vertex_count)
         elif animator.template is not None:
@@ -58,9 +63,17 @@ def cmd_animate(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(stage)
                 bar.refresh()
 
-            offsets = animator.animate_16k(audio.samples, args.subject, progress=progress)
-        target = out_dir / f"{Path(path).stem}.{args.format}"
-        if args.format == "npy":
+            if args.format in WEIGHT_FORMATS:
+                weights = animator.animate_weights_16k(audio.samples, args.subject, progress=progress)
+                offsets = animator.weights_to_offsets(weights)
+            else:
+                offsets = animator.animate_16k(audio.samples, args.subject, progress=progress)
+        target = out_dir / f"{Path(path).stem}.{WEIGHT_FORMATS.get(args.format, args.format)}"
+        if args.format == "arkit-csv":
+            write_live_link_csv(target, weights, animator.blendshape_names, animator.fps)
+        elif args.format == "arkit-json":
+            write_arkit_json(target, weights, animator.blendshape_names, animator.fps, source=str(path))
+        elif args.format == "npy":
             write_npy(target, offsets)
         elif args.format == "pc2":
             write_pc2(target, offsets + template[None], start_frame=0.0, sample_rate=1.0)
@@ -146,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="npy", choices=FORMATS,
-                   help="npy: offsets (T, V, 3); pc2/mdd: template + offsets as a vertex cache")
+                   help="npy: offsets (T, V, 3); pc2/mdd: template + offsets as a vertex cache; arkit-csv: the Live "
+                        "Link Face CSV layout (Unreal); arkit-json: the 52 ARKit weights per frame (blendshape models)")
     p.add_argument("--template", help="neutral mesh (.obj or .npy) for pc2/mdd; default: the checkpoint's")
     p.add_argument("--subject", default=None, help="speaking style / subject name, when the model has styles")
     p.add_argument("--start", type=float, default=0.0, help="start of the audio range, seconds")
