@@ -111,9 +111,8 @@ def build_scorecard(checkpoint: str | Path, recordings: list[Recording], aligner
     from model_core.templates import read_template
 
     animator = Animator(checkpoint, device=device, precision=precision)
-    kind = getattr(animator.model.config, "output_kind", "vertices")
-    if kind != "vertices":  # blendshape models need their head to make a mesh: not wired in yet
-        raise ValueError(f"{checkpoint} outputs {kind}; score-speech scores vertex-output checkpoints for now.")
+    # Every model gives offsets; a blendshape model's come from its weights through the head's basis, and its
+    # checkpoint carries that head's neutral (template) and landmarks.
     if template_path is not None:
         template = read_template(template_path, animator.vertex_count).astype(np.float64)
     elif animator.template is not None:
