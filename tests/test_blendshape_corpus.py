@@ -134,3 +134,14 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     assert "formant" in trained.info.licence and "No FLAME" in trained.info.licence
     log = (tmp_path / "run" / "log.csv").read_text()
     assert "train_weight_mse" in log
+
+
+def test_held_out_voices_and_asterisk_test_prompts_are_test_only():
+    from model_core.corpus.writer import HELD_OUT_VOICES, split_of
+
+    base = dict(source="festival", key="0001", language="en", text="t", text_source="s",
+                audio=np.zeros(160, np.float32), phones=[], timing="exact", licence="l")
+    assert all(split_of(SpokenTake(voice=v, **base)) == "test" for v in HELD_OUT_VOICES)
+    splits = {split_of(SpokenTake(voice="festival-kal", **{**base, "key": f"{k:04d}"})) for k in range(200)}
+    assert splits == {"train", "val"}
+    assert split_of(SpokenTake(voice="asterisk-allison", split="test", **base)) == "test"
