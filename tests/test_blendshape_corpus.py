@@ -134,6 +134,12 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     assert "formant" in trained.info.licence and "No FLAME" in trained.info.licence
     log = (tmp_path / "run" / "log.csv").read_text()
     assert "train_weight_mse" in log
+    from model_core.evaluation.corpus_scores import score_corpus_split
+
+    scores = score_corpus_split(tmp_path / "run" / "best.safetensors", corpus, "val", ("formant",))
+    summary = scores["summary"]
+    assert summary["takes"] == len(data["sequences"]) and 0 < summary["lve_ratio"] < 5
+    assert -1 <= summary["jaw_r_mean"] <= 1 and summary["closures"] > 0
 
 
 def test_held_out_voices_and_asterisk_test_prompts_are_test_only():
