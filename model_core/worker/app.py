@@ -35,6 +35,7 @@ from model_core.worker.memory import release_memory
 from model_core.worker.models import ModelRegistry
 from model_core.worker.upload import ClientGone, UploadError, busy_error, read_body
 
+OUTPUTS = ("vertices", "weights")  # offsets (T, V, 3) from every model; (T, K) weights from blendshape models
 MAX_PARAMS_BYTES = 16 * 1024
 PARAMS_HEADER = "x-jambatalk-params"
 MAX_WAIT_SECONDS = 60.0  # the longest a long-polling GET /jobs/{id}?wait=S is held
@@ -291,7 +292,7 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
                 from None
         if not isinstance(data, dict):
             raise ValueError("X-JambaTalk-Params must be a JSON object.")
-    known = {"model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client"}
+    known = {"model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client", "output"}
     unknown = sorted(set(data) - known)
     if unknown:
         # ascii(): the names are the client's text and may hold lone surrogates, which UTF-8 cannot encode.
@@ -330,7 +331,10 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
         "smoothing_s": number("smoothing_s", 0.0, 0.0, 1.0),
         "dtype": text("dtype", "float32"),
         "client": text("client", "anonymous") or "anonymous",
+        "output": text("output", "vertices"),
     }
+    if params["output"] not in OUTPUTS:
+        raise ValueError("Parameter output must be 'vertices' (offsets, T x V x 3) or 'weights' (T x K).")
     if params["dtype"] not in ("float32", "float16"):
         raise ValueError("Parameter dtype must be 'float32' or 'float16'.")
     return params
@@ -365,6 +369,9 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         except LookupError as exc:
             return error(503, "model_unavailable", str(exc))
         animator = slot.animator
+        if params["output"] == "weights" and animator.output_kind != "blendshapes":
+            return error(400, "bad_params", f"Model {slot.name!r} outputs vertex offsets, not blendshape weights; "
+                                            "ask for output 'vertices'.")
         subject = params["subject"]
         if subject and subject not in animator.style_names:
             known = ", ".join(animator.style_names) or "none (leave subject empty)"
@@ -379,7 +386,7 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
         job_request = JobRequest(model=slot.name, samples=audio.samples, start_s=params["start_s"] or 0.0,
                                  subject=subject or None, strength=params["strength"],
                                  smoothing_s=params["smoothing_s"], dtype=params["dtype"], client=params["client"],
-                                 reservation=reservation)
+                                 output=params["output"], reservation=reservation)
         del audio
         try:
             job, position = board.submit(job_request)
@@ -498,7 +505,8 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
             return error(409, "not_ready", f"No result: {reason}.")
         array = job.result
         meta = {"X-JambaTalk-Fps": repr(job.fps), "X-JambaTalk-Start-Seconds": repr(job.request.start_s),
-                "X-JambaTalk-Frames": str(job.frames), "X-JambaTalk-Vertices": str(array.shape[1])}
+                "X-JambaTalk-Frames": str(job.frames), "X-JambaTalk-Output": job.request.output,
+                f"X-JambaTalk-{'Channels' if job.request.output == 'weights' else 'Vertices'}": str(array.shape[1])}
         if via == "http":
             return NpyResponse(array, headers=meta)
         if file_results is None:
@@ -510,7 +518,9 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
             return error(503, "file_write_failed", f"The worker could not write the result file "
                                                    f"({exc.strerror or exc}); fetch it without via=file.")
         return JSONResponse({"file": name, "bytes": size, "fps": job.fps, "start_s": job.request.start_s,
-                             "frames": job.frames, "vertices": int(array.shape[1])}, headers=meta)
+                             "frames": job.frames, "output": job.request.output,
+                             "channels" if job.request.output == "weights" else "vertices": int(array.shape[1])},
+                            headers=meta)
 
     async def cancel(request: Request) -> Response:
         job = board.cancel(request.path_params["job_id"])

@@ -30,6 +30,7 @@ class JobRequest:
     smoothing_s: float = 0.0
     dtype: str = "float32"
     client: str = "anonymous"
+    output: str = "vertices"  # or "weights": (T, K) blendshape weights in 0..1
     # The samples' share of the worker's audio budget (budget.Reservation), given back by drop_audio().
     reservation: Any = field(default=None, repr=False)
 

@@ -36,7 +36,9 @@ class ModelSlot:
         info = self.animator.checkpoint.info
         return {**base, "vertex_count": self.animator.vertex_count, "motion_fps": self.animator.fps,
                 "styles": self.animator.style_names, "licence": info.licence, "topology": info.topology,
-                "has_template": self.animator.template is not None}
+                "has_template": self.animator.template is not None, "output_kind": self.animator.output_kind,
+                "channels": self.animator.blendshape_names,
+                "outputs": ["vertices", "weights"] if self.animator.output_kind == "blendshapes" else ["vertices"]}
 
 
 class ModelRegistry:
@@ -78,7 +80,7 @@ class ModelRegistry:
 
     def animate(self, request: JobRequest, progress: Callable[[float, str], None],
                 should_cancel: Callable[[], bool]) -> tuple[np.ndarray, int, float]:
-        """Animate one request; returns (offsets (T, V, 3) in the requested dtype, C-contiguous; frames; fps).
+        """Animate one request; returns (offsets (T, V, 3) or weights (T, K) in the requested dtype; frames; fps).
 
         This is the JobBoard's runner: the array is the job's result, streamed as .npy from memory when fetched,
         so no serialised copy is ever built.
@@ -86,6 +88,7 @@ class ModelRegistry:
         animator = self.resolve(request.model).animator
         assert animator is not None
         offsets = self._animate_with_oom_retry(animator, request, progress, should_cancel)
+        weights = request.output == "weights"
         if request.smoothing_s > 0:
             sigma = request.smoothing_s * animator.fps
             offsets = gaussian_filter1d(offsets, sigma=sigma, axis=0, mode="nearest")
@@ -95,6 +98,8 @@ class ModelRegistry:
         if request.strength != 1.0:
             with np.errstate(over="ignore"):  # an overflow is refused just below, with a sentence
                 offsets *= np.float32(request.strength)
+        if weights:
+            np.clip(offsets, 0.0, 1.0, out=offsets)  # ARKit weights stay in their range after strength
         if not np.isfinite(offsets).all():
             # A result full of NaN would bake into a broken animation; fail the job with a reason instead.
             raise ValueError(f"Model {request.model!r} produced non-finite offsets (NaN or infinity) for this audio; "
@@ -121,8 +126,8 @@ class ModelRegistry:
         try:
             while True:
                 try:
-                    return animator.animate_16k(request.samples, request.subject, progress=progress,
-                                                should_cancel=should_cancel)
+                    animate = animator.animate_weights_16k if request.output == "weights" else animator.animate_16k
+                    return animate(request.samples, request.subject, progress=progress, should_cancel=should_cancel)
                 except JobCancelled as exc:
                     raise JobCancelledError(str(exc)) from None
                 except torch.OutOfMemoryError:
