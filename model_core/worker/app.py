@@ -299,9 +299,11 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
         raise ValueError(f"Unknown parameter(s): {', '.join(ascii(k) for k in unknown)}.")
 
     def number(key: str, default: float | None, low: float, high: float) -> float | None:
-        value = data.get(key, default)
-        if value is None:
-            return None
+        value = data.get(key)
+        if value is None:  # absent or JSON null: the default (a null start_s once reached crop_seconds: 500)
+            value = default
+            if value is None:
+                return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"Parameter {key} must be a finite number.")
         try:
