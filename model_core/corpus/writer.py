@@ -81,6 +81,39 @@ def regions(head: HeadAsset) -> dict[str, np.ndarray]:
     return {"lips": np.flatnonzero(lips), "upper_face": np.flatnonzero(upper)}
 
 
+def make_speaker(head: HeadAsset, voice: str, source: str, sex: str | None, seed: int) -> Speaker:
+    """A voice's face and speaking style: the same for a voice name and seed in every corpus and demo."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stable_int("voice", voice) % 2**32,)))
+    identity = random_identity(rng, head.identity_names, female=None if sex is None else sex == "F")
+    coefficients = identity.coefficients(head.identity_names)
+    neutral = head.identity_neutral(coefficients)
+    lm = head.landmarks
+    return Speaker(voice, source, sex, identity, coefficients, neutral, random_style(rng),
+                   float(neutral[lm["lip_upper"], 1] - neutral[lm["lip_lower"], 1]))
+
+
+class TakeAnimator:
+    """Each voice's face and style, and the ARKit weights of a take on that face (the corpus's truth)."""
+
+    def __init__(self, head: HeadAsset, seed: int) -> None:
+        self.head, self.seed = head, seed
+        self.gap = lip_gap_coefficients(head.blendshapes, head.landmarks["lip_upper"], head.landmarks["lip_lower"])
+        self.speakers: dict[str, Speaker] = {}
+
+    def speaker(self, take: SpokenTake) -> Speaker:
+        if take.voice not in self.speakers:
+            self.speakers[take.voice] = make_speaker(self.head, take.voice, take.source, take.sex, self.seed)
+        return self.speakers[take.voice]
+
+    def animate(self, take: SpokenTake, fps: float = STORAGE_FPS) -> np.ndarray:
+        """(T, K) weights of a take on its speaker's face (seeded by the take's name)."""
+        speaker = self.speaker(take)
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(stable_int("face", take_name(take))
+                                                                                 % 2**32,)))
+        return arkit_weights(take.phones, take.duration, fps, speaker.style, self.head.blendshape_names, self.gap,
+                             rng, rest_gap=speaker.rest_gap)
+
+
 class CorpusWriter:
     """Animates each take on its speaker's face and writes it; keeps the counts the README reports."""
 
@@ -89,25 +122,13 @@ class CorpusWriter:
         for sub in ("audio", "weights", "takes", "regions"):
             (out / sub).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(head_path, out / "head.safetensors")
-        self.gap = lip_gap_coefficients(head.blendshapes, head.landmarks["lip_upper"], head.landmarks["lip_lower"])
-        self.speakers: dict[str, Speaker] = {}
+        self.animator = TakeAnimator(head, seed)
         self.written: list[dict] = []
         self.rejected: list[dict] = []
         self.splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
 
     def speaker(self, take: SpokenTake) -> Speaker:
-        if take.voice not in self.speakers:
-            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(stable_int("voice", take.voice)
-                                                                                   % 2**32,)))
-            female = None if take.sex is None else take.sex == "F"
-            identity = random_identity(rng, self.head.identity_names, female=female)
-            coefficients = identity.coefficients(self.head.identity_names)
-            neutral = self.head.identity_neutral(coefficients)
-            lm = self.head.landmarks
-            self.speakers[take.voice] = Speaker(take.voice, take.source, take.sex, identity, coefficients, neutral,
-                                                random_style(rng),
-                                                float(neutral[lm["lip_upper"], 1] - neutral[lm["lip_lower"], 1]))
-        return self.speakers[take.voice]
+        return self.animator.speaker(take)
 
     def add(self, take: SpokenTake) -> bool:
         """Write one take, or record why it was rejected; True when written."""
@@ -118,10 +139,7 @@ class CorpusWriter:
             return False
         import soundfile as sf
 
-        speaker = self.speaker(take)
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(stable_int("face", name) % 2**32,)))
-        weights = arkit_weights(take.phones, take.duration, STORAGE_FPS, speaker.style, self.head.blendshape_names,
-                                self.gap, rng, rest_gap=speaker.rest_gap)
+        weights = self.animator.animate(take)
         audio = np.clip(np.asarray(take.audio, dtype=np.float32), -1.0, 1.0)
         sf.write(self.out / "audio" / f"{name}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
         np.save(self.out / "weights" / f"{name}.npy", weights, allow_pickle=False)
@@ -143,7 +161,7 @@ class CorpusWriter:
             (self.out / "regions" / f"{region}.txt").write_text(",".join(map(str, idx)) + "\n", encoding="utf-8")
         speakers = {v: {"source": s.source, "sex": s.sex, "identity": s.identity.to_json(),
                         "coefficients": [round(float(c), 6) for c in s.coefficients], "style": s.style.to_json()}
-                    for v, s in sorted(self.speakers.items())}
+                    for v, s in sorted(self.animator.speakers.items())}
         _write_json(self.out / "speakers.json", speakers)
         _write_json(self.out / "splits.json", {k: sorted(v) for k, v in self.splits.items()})
         _write_json(self.out / "rejected.json", self.rejected)
