@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from model_core.worker.memory import release_memory
+
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 
@@ -40,7 +42,9 @@ class JobRequest:
 
     def drop_audio(self) -> None:
         """Free the samples (once the job has run, or will never run) and give their budget back."""
+        size = self.samples.nbytes
         self.samples = np.zeros(0, dtype=np.float32)
+        release_memory(size)
         if self.reservation is not None:
             self.reservation.release()
             self.reservation = None
