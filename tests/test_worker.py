@@ -179,7 +179,7 @@ def test_result_as_a_file(worker: LocalWorker) -> None:
     status, headers, payload = raw_request(worker, "GET", f"/jobs/{job_id}/result?via=file")
     assert status == 200 and headers["content-type"] == "application/json"
     reply = json.loads(payload)
-    assert set(reply) == {"file", "bytes", "fps", "start_s", "frames", "vertices"}
+    assert set(reply) == {"file", "bytes", "fps", "start_s", "frames", "vertices", "output"}
     assert os.path.basename(reply["file"]) == reply["file"] and reply["file"].startswith(job_id)
     assert (reply["fps"], reply["start_s"], reply["vertices"]) == (FPS, 0.25, VERTICES)
     path = os.path.join(directory, reply["file"])
