@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from model_core.corpus.phones import SILENCE, TimedPhone
-from model_core.synth.coarticulation import closure_curve, dominance_blend
+from model_core.synth.coarticulation import blink_curve, bump_curve, closure_curve, dominance_blend
 
 # The channels coarticulation blends (mouthClose is solved afterwards; Left/Right pairs share one value
 # here and get the speaker's asymmetry at the end).
@@ -158,25 +158,6 @@ def speech_weights(phones: Sequence[TimedPhone], times: np.ndarray, style: Speak
     return out
 
 
-def _blink(times: np.ndarray, at: float, amplitude: float) -> np.ndarray:
-    u = times - at
-    close, hold, reopen = 0.07, 0.03, 0.13
-    out = np.where((u >= 0) & (u < close), 0.5 - 0.5 * np.cos(np.pi * u / close), 0.0)
-    out = np.where((u >= close) & (u < close + hold), 1.0, out)
-    opening = (u >= close + hold) & (u < close + hold + reopen)
-    out = np.where(opening, 0.5 + 0.5 * np.cos(np.pi * (u - close - hold) / reopen), out)
-    return amplitude * out
-
-
-def _bump(times: np.ndarray, start: float, peak: float, end: float) -> np.ndarray:
-    rise = (times > start) & (times <= peak)
-    fall = (times > peak) & (times < end)
-    out = np.zeros_like(times)
-    out[rise] = 0.5 - 0.5 * np.cos(np.pi * (times[rise] - start) / (peak - start))
-    out[fall] = 0.5 + 0.5 * np.cos(np.pi * (times[fall] - peak) / (end - peak))
-    return out
-
-
 def upper_face_weights(phones: Sequence[TimedPhone], times: np.ndarray, style: SpeakingStyle,
                        rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Blinks (both eyes, the second a touch weaker), brow raises on long vowels, cheek squint with smiles."""
@@ -188,7 +169,7 @@ def upper_face_weights(phones: Sequence[TimedPhone], times: np.ndarray, style: S
         if t >= duration:
             break
         amplitude = 1.0 if rng.random() > 0.1 else float(rng.uniform(0.5, 0.8))
-        b = _blink(times, t, amplitude)
+        b = blink_curve(times, t, amplitude)
         left = np.maximum(left, b)
         right = np.maximum(right, b * float(rng.uniform(0.9, 1.0)))
     brows = np.zeros(len(times))
@@ -196,7 +177,7 @@ def upper_face_weights(phones: Sequence[TimedPhone], times: np.ndarray, style: S
         if p.symbol in PHONE_TARGETS and p.symbol != SILENCE and p.duration > 0.14 \
                 and PHONE_TARGETS[p.symbol][0]["jawOpen"] > 0.15 and rng.random() < style.brow_expressiveness:
             c = 0.5 * (p.start + p.end)
-            brows = np.maximum(brows, float(rng.uniform(0.2, 0.6)) * _bump(times, c - 0.15, c + 0.05, c + 0.4))
+            brows = np.maximum(brows, float(rng.uniform(0.2, 0.6)) * bump_curve(times, c - 0.15, c + 0.05, c + 0.4))
     return {"eyeBlinkLeft": left, "eyeBlinkRight": right, "browInnerUp": brows,
             "browOuterUpLeft": 0.7 * brows, "browOuterUpRight": 0.7 * brows}
 

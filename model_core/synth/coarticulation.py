@@ -54,3 +54,26 @@ def closure_curve(intervals: Sequence[tuple[float, float]], times: np.ndarray, r
         c[after] = 0.5 + 0.5 * np.cos(np.pi * (t[after] - end) / ramp_out)
         out = np.maximum(out, c)
     return out
+
+
+def blink_curve(times: np.ndarray, at: float, amplitude: float) -> np.ndarray:
+    """A blink starting at `at`: 70 ms closing, 30 ms shut, 130 ms opening (raised-cosine ramps)."""
+    close, hold, open_ = 0.07, 0.03, 0.13
+    u = times - at
+    out = np.zeros_like(times)
+    closing = (u >= 0) & (u < close)
+    out[closing] = 0.5 - 0.5 * np.cos(np.pi * u[closing] / close)
+    out[(u >= close) & (u < close + hold)] = 1.0
+    opening = (u >= close + hold) & (u < close + hold + open_)
+    out[opening] = 0.5 + 0.5 * np.cos(np.pi * (u[opening] - close - hold) / open_)
+    return amplitude * out
+
+
+def bump_curve(times: np.ndarray, start: float, peak: float, end: float) -> np.ndarray:
+    """0 -> 1 -> 0 with raised-cosine ramps from `start` up to `peak` and down to `end` (brow raises, frowns)."""
+    out = np.zeros_like(times)
+    rise = (times > start) & (times <= peak)
+    out[rise] = 0.5 - 0.5 * np.cos(np.pi * (times[rise] - start) / (peak - start))
+    fall = (times > peak) & (times < end)
+    out[fall] = 0.5 + 0.5 * np.cos(np.pi * (times[fall] - peak) / (end - peak))
+    return out

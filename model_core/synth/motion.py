@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model_core.synth.blendshapes import MOUTH_SHAPES, SHAPE_NAMES, UPPER_FACE_SHAPES, Head
-from model_core.synth.coarticulation import closure_curve, dominance_blend
+from model_core.synth.coarticulation import blink_curve, bump_curve, closure_curve, dominance_blend
 from model_core.synth.phonemes import ARTICULATION, Sentence
 
 _CLOSE_RAMP = 0.06  # s: the lips start closing this long before a bilabial's acoustic closure
@@ -74,27 +74,6 @@ def mouth_weights(sentence: Sentence, times: np.ndarray, style: Articulation,
     return w
 
 
-def _blink(times: np.ndarray, at: float, amplitude: float) -> np.ndarray:
-    close, hold, open_ = 0.07, 0.03, 0.13
-    u = times - at
-    out = np.zeros_like(times)
-    closing = (u >= 0) & (u < close)
-    out[closing] = 0.5 - 0.5 * np.cos(np.pi * u[closing] / close)
-    out[(u >= close) & (u < close + hold)] = 1.0
-    opening = (u >= close + hold) & (u < close + hold + open_)
-    out[opening] = 0.5 + 0.5 * np.cos(np.pi * (u[opening] - close - hold) / open_)
-    return amplitude * out
-
-
-def _bump(times: np.ndarray, start: float, peak: float, end: float) -> np.ndarray:
-    out = np.zeros_like(times)
-    rise = (times > start) & (times <= peak)
-    out[rise] = 0.5 - 0.5 * np.cos(np.pi * (times[rise] - start) / (peak - start))
-    fall = (times > peak) & (times < end)
-    out[fall] = 0.5 + 0.5 * np.cos(np.pi * (times[fall] - peak) / (end - peak))
-    return out
-
-
 def blink_times(duration: float, rate: float, rng: np.random.Generator) -> list[float]:
     """A Poisson process with a 0.6 s refractory gap, drawn from its own stream (no phoneme input at all)."""
     out, t = [], float(rng.uniform(-1.0, 0.0)) / rate
@@ -111,18 +90,18 @@ def upper_face_weights(sentence: Sentence, times: np.ndarray, style: Articulatio
     w = np.zeros((len(times), len(UPPER_FACE_SHAPES)))
     for at in blink_times(sentence.duration, style.blink_rate, rng):
         amplitude = 1.0 if rng.random() > 0.1 else float(rng.uniform(0.5, 0.8))  # some half blinks
-        left = _blink(times, at, amplitude)
+        left = blink_curve(times, at, amplitude)
         w[:, 0] = np.maximum(w[:, 0], left)
         w[:, 1] = np.maximum(w[:, 1], left * float(rng.uniform(0.9, 1.0)))
     for ph in sentence.phones:
         if ph.accent > 0 and rng.random() < style.brow_expressiveness:
             centre = 0.5 * (ph.start + ph.end)
             lift = ph.accent * float(rng.uniform(0.5, 1.0))
-            w[:, 2] = np.maximum(w[:, 2], lift * _bump(times, centre - 0.15, centre + 0.05, centre + 0.4))
+            w[:, 2] = np.maximum(w[:, 2], lift * bump_curve(times, centre - 0.15, centre + 0.05, centre + 0.4))
     if rng.random() < 0.3:
         start = float(rng.uniform(0.0, max(sentence.duration - 0.8, 0.1)))
         length = float(rng.uniform(0.6, 1.2))
-        w[:, 3] = float(rng.uniform(0.2, 0.5)) * _bump(times, start, start + 0.3 * length, start + length)
+        w[:, 3] = float(rng.uniform(0.2, 0.5)) * bump_curve(times, start, start + 0.3 * length, start + length)
     return w
 
 
