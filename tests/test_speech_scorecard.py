@@ -269,3 +269,22 @@ def test_pocketsphinx_aligns_a_librivox_clip(which):
     # for an unknown word through festival, then finds it does not match the audio).
     with pytest.raises(ValueError, match="missing from the" if which == "adapter" else None):
         align(load_audio_file(clip).samples, "he was zzxqvk")
+
+
+def test_degradations_change_what_the_model_hears_not_the_phones(tmp_path):
+    from model_core.evaluation.score_speech import degrade
+
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 5000 * t) + 0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    assert degrade(tone, "none") is tone
+    phone = degrade(tone, "telephone")
+    spectrum = np.abs(np.fft.rfft(phone))
+    assert spectrum[5000] < 0.02 * spectrum[1000]  # the 5 kHz tone is gone on the line, the 1 kHz one kept
+    noisy = degrade(tone, "noise15")
+    snr = 10 * np.log10(np.mean(tone.astype(np.float64) ** 2) / np.mean((noisy - tone).astype(np.float64) ** 2))
+    assert abs(snr - 15.0) < 0.5
+    mp3 = degrade(tone + 0.01 * rng.standard_normal(16000).astype(np.float32), "mp3")
+    assert mp3.shape == tone.shape and not np.array_equal(mp3, tone)
+    with pytest.raises(ValueError, match="degradation"):
+        degrade(tone, "underwater")

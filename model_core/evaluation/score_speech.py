@@ -34,6 +34,8 @@ from model_core.evaluation.speech_sources import SOURCES, Recording, builtin_rec
 # It raises ValueError (one sentence: why) when it rejects its own alignment; the take is then listed as rejected.
 Aligner = Callable[[np.ndarray, str], list[TimedPhone]]
 
+# What a recording may go through before the model hears it (robustness); phones are aligned on the clean take.
+DEGRADATIONS = ("none", "telephone", "noise15", "mp3")
 REST_SECONDS = 3.0
 NOISE_RMS = 0.1  # -20 dBFS white noise
 DITHER_DBFS = -90.0
@@ -53,9 +55,26 @@ DEFINITIONS = {
 }
 
 
+def degrade(samples: np.ndarray, how: str, seed: int = 0) -> np.ndarray:
+    """The take as a phone line, a noisy room (white noise at 15 dB SNR) or an mp3 (mid quality) would give it."""
+    from model_core.training.channel import add_noise, codec_round_trip, telephone
+
+    if how == "none":
+        return samples
+    if how == "telephone":
+        out = telephone(samples)
+    elif how == "noise15":
+        out = add_noise(samples, 15.0, "white", np.random.default_rng(seed))
+    elif how == "mp3":
+        out = codec_round_trip(samples, "mp3", 0.5)
+    else:
+        raise ValueError(f"Unknown degradation {how!r}: choose {', '.join(DEGRADATIONS)}.")
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
 def score_recordings(animator, recordings: list[Recording], template: np.ndarray, landmarks: dict[str, int],
-                     aligner: Aligner | None,
-                     progress: Callable[[Recording], None] | None = None) -> tuple[list[TakeMeasures], list[dict]]:
+                     aligner: Aligner | None, progress: Callable[[Recording], None] | None = None,
+                     degradation: str = "none") -> tuple[list[TakeMeasures], list[dict]]:
     """Measures of every recording that aligns, and the rejected ones with their reasons (never dropped)."""
     takes, rejected = [], []
     for rec in recordings:
@@ -68,7 +87,7 @@ def score_recordings(animator, recordings: list[Recording], template: np.ndarray
             except ValueError as exc:
                 rejected.append({"take": rec.name, "source": rec.source, "reason": str(exc)})
         if phones is not None:
-            offsets = animator.animate(rec.samples, 16000)
+            offsets = animator.animate(degrade(rec.samples, degradation, len(takes)), 16000)
             tracks = mouth_tracks(offsets + template[None], template, landmarks, animator.fps)
             takes.append(measure_take(rec.name, rec.source, tracks, phones))
         if progress is not None:
@@ -105,7 +124,7 @@ def rest_probes(animator, template: np.ndarray, landmarks: dict[str, int], seed:
 def build_scorecard(checkpoint: str | Path, recordings: list[Recording], aligner: Aligner | None,
                     aligner_name: str, *, device: str = "auto", precision: str = "auto",
                     template_path: str | Path | None = None, landmarks_file: str | Path | None = None,
-                    show_progress: bool = False) -> dict[str, Any]:
+                    show_progress: bool = False, degradation: str = "none") -> dict[str, Any]:
     """The whole scorecard of one checkpoint as a JSON-ready dict (per-take rows under 'takes')."""
     from model_core.inference import Animator
     from model_core.templates import read_template
@@ -126,7 +145,7 @@ def build_scorecard(checkpoint: str | Path, recordings: list[Recording], aligner
     with tqdm(total=len(recordings), desc="score-speech", unit="take", file=sys.stderr,
               disable=not show_progress) as bar:
         takes, rejected = score_recordings(animator, recordings, template, landmarks, aligner,
-                                           progress=lambda rec: bar.update(1))
+                                           progress=lambda rec: bar.update(1), degradation=degradation)
     sources = {}
     for source in dict.fromkeys(r.source for r in recordings):
         mine = [t for t in takes if t.source == source]
@@ -139,6 +158,7 @@ def build_scorecard(checkpoint: str | Path, recordings: list[Recording], aligner
         "fps": animator.fps,
         "landmarks": {"origin": origin, **{k: landmarks[k] for k in ("lip_upper", "lip_lower", "chin")}},
         "aligner": aligner_name,
+        "degradation": degradation,
         "definitions": DEFINITIONS,
         "sources": sources,
         "overall": {**summarise(takes, animator.fps), "rejected": len(rejected)},
@@ -161,6 +181,10 @@ def add_score_speech_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", help="neutral mesh (.obj or .npy) when the checkpoint has none")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    parser.add_argument("--degrade", default="none", choices=DEGRADATIONS,
+                        help="robustness: the model hears the recordings through a telephone line (telephone), with "
+                             "white noise at 15 dB SNR (noise15) or after an mp3 round trip; phones come from the "
+                             "clean recording")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -182,7 +206,7 @@ def run_score_speech_cli(args: argparse.Namespace) -> int:
         aligner, aligner_name = default_aligner()
     report = build_scorecard(args.checkpoint, recordings, aligner, aligner_name, device=args.device,
                              precision=args.precision, template_path=args.template, landmarks_file=args.landmarks,
-                             show_progress=not args.quiet)
+                             show_progress=not args.quiet, degradation=args.degrade)
     print_report(report, per_take=args.per_take)
     if args.json_out:
         write_json(report, args.json_out)

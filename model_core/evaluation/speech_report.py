@@ -38,8 +38,10 @@ def _cell(value: Any, fmt: str) -> str:
 def format_report(report: dict[str, Any], per_take: bool = False) -> str:
     columns = {**report["sources"], "overall": report["overall"]}
     width = max(12, *(len(c) + 2 for c in columns))
+    degraded = report.get("degradation", "none")
     lines = [f"{report['model']} ({report['checkpoint']}): {report['vertex_count']} vertices at {report['fps']:g} fps;"
-             f" landmarks from {report['landmarks']['origin']}; phones by {report['aligner']}", ""]
+             f" landmarks from {report['landmarks']['origin']}; phones by {report['aligner']}"
+             + (f"; the model heard the audio degraded: {degraded}" if degraded != "none" else ""), ""]
     lines.append(f"{'':34}" + "".join(f"{c:>{width}}" for c in columns))
     for label, key, fmt in ROWS:
         cells = "" if key is None else "".join(f"{_cell(col.get(key), fmt):>{width}}" for col in columns.values())
