@@ -58,13 +58,21 @@ def score(checkpoint: Path, corpus: Path, work: Path, threads: int) -> dict:
     import torch
 
     from model_core.evaluation.corpus_scores import score_corpus_split
+    from model_core.evaluation.seams import real_speech_minutes, seam_report
+    from model_core.inference import Animator
 
     torch.set_num_threads(threads)
-    speech = work / "speech_scorecard.json"
-    jambatalk("score-speech", str(checkpoint), "--json", str(speech), "--device", "cpu", "--precision", "fp32",
-              "--quiet")
-    return {"real_speech": json.loads(speech.read_text(encoding="utf-8")),
-            "held_out_voices": score_corpus_split(checkpoint, corpus, "test")}
+    cards = {}
+    for degradation in ("none", "telephone", "noise15", "mp3"):
+        path = work / f"speech_scorecard_{degradation}.json"
+        jambatalk("score-speech", str(checkpoint), "--json", str(path), "--device", "cpu", "--precision", "fp32",
+                  "--degrade", degradation, "--quiet")
+        cards[degradation] = json.loads(path.read_text(encoding="utf-8"))
+    seams = seam_report(Animator(checkpoint, device="cpu", precision="fp32"), real_speech_minutes(10.0))
+    return {"real_speech": cards.pop("none"),
+            "robustness": {k: {"overall": v["overall"], "rest": v["rest"]} for k, v in cards.items()},
+            "held_out_voices": score_corpus_split(checkpoint, corpus, "test"),
+            "ten_minute_take": seams}
 
 
 def install(run: Path, corpus: Path, scores: dict) -> None:
