@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
@@ -28,8 +30,9 @@ def corpus_readme(meta: dict, rejected: list[dict]) -> str:
     ]
     for name, s in sorted(meta["sources"].items()):
         voices = ", ".join(f"{v} ({_minutes(sec)})" for v, sec in sorted(s["voices"].items()))
+        texts = sorted({re.sub(r", seed \d+", ", seeded", t) for t in s["text_sources"]})  # one line per kind
         lines.append(f"| {name} | {s['takes']} | {_minutes(s['seconds'])} | {voices} | {', '.join(s['languages'])} | "
-                     f"{', '.join(s['timings'])} | {'; '.join(s['text_sources'])} | {'; '.join(s['licences'])} |")
+                     f"{', '.join(s['timings'])} | {'; '.join(texts)} | {'; '.join(s['licences'])} |")
     lines += [
         "",
         "Attribution: the Asterisk prompts are recordings by Allison Smith for the Asterisk project (Debian "
