@@ -113,7 +113,7 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     config = write_config(tmp_path / "t.toml", {
         "data": {"dir": str(corpus)}, "model": {"preset": "small"},
         "train": {"output_dir": str(tmp_path / "run"), "epochs": 1, "lr": 1e-3, "batch_size": 4, "max_seconds": 0.5,
-                  "num_threads": 1, "eval_every": 1}})
+                  "num_threads": 1, "eval_every": 1, "lip_gap_weight": 100.0}})
     try:
         assert cli_main(["train", str(config), "--quiet"]) == 0
     finally:
@@ -133,7 +133,7 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     assert trained.info.landmarks == head.landmarks and trained.info.sources[0]["source"] == "formant"
     assert "formant" in trained.info.licence and "No FLAME" in trained.info.licence
     log = (tmp_path / "run" / "log.csv").read_text()
-    assert "train_weight_mse" in log
+    assert "train_weight_mse" in log and "train_lip_gap_mse" in log
     from model_core.evaluation.corpus_scores import score_corpus_split
 
     scores = score_corpus_split(tmp_path / "run" / "best.safetensors", corpus, "val", ("formant",))
@@ -151,3 +151,17 @@ def test_held_out_voices_and_asterisk_test_prompts_are_test_only():
     splits = {split_of(SpokenTake(voice="festival-kal", **{**base, "key": f"{k:04d}"})) for k in range(200)}
     assert splits == {"train", "val"}
     assert split_of(SpokenTake(voice="asterisk-allison", split="test", **base)) == "test"
+
+
+def test_lip_gap_loss_measures_the_gap_between_the_two_landmarks():
+    from model_core.training.losses import lip_gap_mse
+
+    target = torch.zeros(1, 3, 4 * 3)
+    pred = torch.zeros(1, 3, 4 * 3)
+    pred[0, :, 1 * 3 + 1] = torch.tensor([0.0, 0.002, 0.0])  # the upper lip (vertex 1) rises 2 mm on frame 1
+    pred[0, :, 2 * 3 + 0] = 5.0  # another coordinate: ignored
+    loss = lip_gap_mse(pred, target, upper=1, lower=3)
+    gap_mse = 0.002 ** 2 / 3
+    velocity_mse = (0.002 ** 2 + 0.002 ** 2) / 2
+    assert float(loss) == pytest.approx(gap_mse + velocity_mse, rel=1e-5)
+    assert float(lip_gap_mse(pred, pred, 1, 3)) == 0.0
