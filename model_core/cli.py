@@ -128,6 +128,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(json.dumps({"name": info.name, "vertex_count": cfg.vertex_count, "motion_fps": cfg.motion_fps,
                       "pattern": cfg.pattern, "share_weights": cfg.share_weights, "feature_dim": cfg.feature_dim,
                       "styles": cfg.style_names if cfg.style_embedding else [], "topology": info.topology,
+                      "output_kind": cfg.output_kind, "blendshape_names": cfg.blendshape_names,
+                      "head": info.head, "training_sources": info.sources,
                       "licence": info.licence, "provenance": info.provenance}, indent=2))
     return 0
 

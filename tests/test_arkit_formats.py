@@ -54,6 +54,12 @@ def test_csv_round_trip(tmp_path):
     assert path.read_text().splitlines()[1].split(",")[1] == "61"
 
 
+def test_info_names_a_blendshape_models_channels(arkit_checkpoint, capsys):
+    assert cli_main(["info", str(arkit_checkpoint)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["output_kind"] == "blendshapes" and len(info["blendshape_names"]) == 52
+
+
 @pytest.fixture(scope="module")
 def arkit_checkpoint(tmp_path_factory):
     head = load_head(SHIPPED_HEAD)

@@ -23,6 +23,7 @@ def test_init_info_animate_to_npy_pc2_and_mdd(tmp_path):
     assert jambatalk("init", "--preset", "small", "--random-head", "--out", str(ck)).returncode == 0
     info = json.loads(jambatalk("info", str(ck)).stdout)
     assert info["vertex_count"] == 5023 and info["motion_fps"] == 30.0 and info["pattern"] == "METEME"
+    assert info["output_kind"] == "vertices" and info["blendshape_names"] == [] and info["training_sources"] == []
     wav = tmp_path / "take.wav"
     sf.write(wav, speech_like(2.5, sample_rate=44100), 44100, subtype="PCM_16")
 
