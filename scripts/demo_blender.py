@@ -293,8 +293,8 @@ def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured
         ax = figure.add_subplot(grid[row, :])
         for a, b in truth["bilabial_closures"]:
             ax.axvspan(a, b, color="#f3c64c", alpha=0.35, lw=0)
-        ax.plot(seconds, truth[key], color="#444444", lw=1.6, label="truth (synthetic speaker)")
-        ax.plot(seconds, measured[key], color="#d1495b", lw=1.6, label="JambaTalk demo model, baked in Blender")
+        ax.plot(seconds, truth[key], color="#444444", lw=1.6, label=truth.get("truth_label", "truth"))
+        ax.plot(seconds, measured[key], color="#d1495b", lw=1.6, label="JambaTalk model, baked in Blender")
         for k in frames:
             ax.axvline(k / fps, color="#2e86ab", lw=0.8, ls="--")
         ax.set_ylabel(label)
@@ -305,8 +305,8 @@ def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured
         else:
             ax.set_xlabel("seconds (yellow: p / b / m closures)")
     r = float(np.corrcoef(truth["jaw_opening_mm"], measured["jaw_opening_mm"])[0, 1])
-    figure.suptitle(f"Audio in, animation out: an unseen synthetic speaker ({truth['speaker']}), a new sentence, "
-                    f"jaw correlation {r:.2f}", fontsize=12)
+    what = truth.get("title", f"an unseen speaker ({truth['speaker']}), a new sentence")
+    figure.suptitle(f"Audio in, animation out: {what}, jaw correlation {r:.2f}", fontsize=12)
     figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
 

@@ -85,6 +85,10 @@ def install(run: Path, corpus: Path, scores: dict) -> None:
     data = dict(provenance.get("data", {}))
     data["dir"] = f"jambatalk synth-corpus --head makehuman --voices {VOICES} --seed {SEED} (see models/arkit/)"
     provenance.update(data=data, made_by="scripts/train_arkit_model", config="models/arkit/train.toml")
+    config = json.loads(json.dumps(provenance.get("train_config", {})))  # no paths of the training machine
+    config.get("data", {})["dir"] = "corpus"
+    config.get("train", {})["output_dir"] = "train"
+    provenance["train_config"] = config
     info = dataclasses.replace(loaded.info, name="jambatalk-arkit-small", provenance=provenance)
     save_checkpoint(MODEL_DIR / CHECKPOINT_NAME, loaded.model, info, template=loaded.template)
     (MODEL_DIR / "metrics.json").write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")

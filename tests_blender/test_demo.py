@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import REPO, needs_audio, world_positions
 
-CHECKPOINT = REPO / "models" / "demo" / "jambatalk-demo-small.safetensors"
+CHECKPOINT = REPO / "models" / "arkit" / "jambatalk-arkit-small.safetensors"
 OUTPUTS = ("demo.wav", "demo_head.obj", "demo_truth.json", "demo.blend", "demo.fbx", "demo.abc", "preview.png",
            "demo_summary.json")
 
@@ -55,9 +55,10 @@ def test_demo_makes_every_output_and_the_animation_follows_the_speech(demo):
     summary = json.loads((demo / "demo_summary.json").read_text())
     truth = json.loads((demo / "demo_truth.json").read_text())
     assert summary["shape_keys"] >= 1 and summary["action"].startswith("JT_")
-    assert summary["frames"] == truth["frames"] == 75
-    # The trained demo model on a voice and a sentence it never saw: the baked jaw follows the true one.
-    assert summary["jaw_pearson_in_blender"] > 0.8  # 0.93 on this 2.5 s take when the model was shipped
+    assert summary["frames"] == truth["frames"] >= 75  # at least 2.5 s: whole held-out prompts
+    # The shipped model on real speech it never heard: the baked jaw follows the corpus's phone-driven truth
+    # (which has its own aligner timing; a broken bake or a silent model gives about 0).
+    assert summary["jaw_pearson_in_blender"] > 0.5  # 0.66 on this take when the model was shipped
 
 
 @needs_audio

@@ -108,7 +108,10 @@ def write_demo_take(out: str | Path, seconds: float = 6.0, voice: str = "asteris
              "jaw_opening_mm": jaw.round(4).tolist(), "lip_gap_mm": gap.round(4).tolist(),
              "bilabial_closures": [[round(a, 4), round(b, 4)] for a, b in bilabial_closures(take.phones)],
              "phones": [p.to_json() for p in take.phones], "blendshape_names": head.blendshape_names,
-             "weights": weights.round(5).tolist(), "source": take.text_source, "licence": take.licence}
+             "weights": weights.round(5).tolist(), "source": take.text_source, "licence": take.licence,
+             "truth_label": "truth (the corpus's phone-driven motion)",
+             "title": ("real recorded speech no training run heard (held-out Asterisk prompts)" if voice == "asterisk"
+                       else f"a voice and face held out of training ({take.voice}), new sentences")}
     paths["truth"].write_text(json.dumps(truth) + "\n", encoding="utf-8")
     return paths
 

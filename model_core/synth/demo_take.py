@@ -57,7 +57,8 @@ class DemoTake:
             "jaw_opening_mm": (jaw_opening(self.vertices, meta, self.template) * 1000.0).round(4).tolist(),
             "lip_gap_mm": (lip_gap(self.vertices, meta) * 1000.0).round(4).tolist(),
             "bilabial_closures": [[round(a, 4), round(b, 4)] for a, b in self.closures],
-            "phones": self.phones,
+            "phones": self.phones, "truth_label": "truth (synthetic speaker)",
+            "title": f"an unseen synthetic speaker ({self.speaker}), a new sentence",
         }
 
 
