@@ -14,12 +14,12 @@ from scipy.signal import welch
 
 from model_core.checkpoint import load_checkpoint
 from model_core.data.dataset import Sample, Take
+from model_core.signal import channel
+from model_core.signal.timescale import pitch_shift, retime_frames
 from model_core.synth.corpus import CorpusOptions, generate_corpus
-from model_core.training import channel
 from model_core.training.augment import REST_KINDS, augment_crop, rest_take
 from model_core.training.batches import collate, crop_for
 from model_core.training.config import AugmentOptions, config_from_dict
-from model_core.training.timescale import pitch_shift, retime_frames
 from model_core.training.trainer import Trainer
 
 SR, FPS = 16000, 30.0

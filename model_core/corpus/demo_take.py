@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from model_core.corpus.arkit_motion import bilabial_closures
-from model_core.corpus.phones import SILENCE, TimedPhone
+from model_core.corpus.phones import SILENCE, TimedPhone, merge_silences
 from model_core.corpus.takes import SAMPLE_RATE, SpokenTake
 from model_core.corpus.writer import TakeAnimator
 from model_core.heads.asset import load_head, write_obj
@@ -73,13 +73,8 @@ def _festival(seconds: float, voice: str = "ked") -> SpokenTake:
 
 
 def _merged(phones: list[TimedPhone]) -> list[TimedPhone]:
-    out: list[TimedPhone] = []
-    for p in phones:
-        if out and p.symbol == SILENCE and out[-1].symbol == SILENCE:
-            out[-1] = TimedPhone(SILENCE, out[-1].start, p.end)
-        elif p.end > p.start:
-            out.append(p)
-    return out
+    """Neighbouring pauses joined (the prompts' own leading and trailing silences meet the added ones)."""
+    return merge_silences([p for p in phones if p.end > p.start])
 
 
 def write_demo_take(out: str | Path, seconds: float = 6.0, voice: str = "asterisk") -> dict[str, Path]:

@@ -57,7 +57,7 @@ DEFINITIONS = {
 
 def degrade(samples: np.ndarray, how: str, seed: int = 0) -> np.ndarray:
     """The take as a phone line, a noisy room (white noise at 15 dB SNR) or an mp3 (mid quality) would give it."""
-    from model_core.training.channel import add_noise, codec_round_trip, telephone
+    from model_core.signal.channel import add_noise, codec_round_trip, telephone
 
     if how == "none":
         return samples

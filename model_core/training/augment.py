@@ -14,9 +14,9 @@ import numpy as np
 
 from model_core.audio_io import TARGET_SAMPLE_RATE, normalise_for_wav2vec2
 from model_core.data.dataset import Sample, Take, crop_sample
-from model_core.training import channel
+from model_core.signal import channel
+from model_core.signal.timescale import fit_length, pitch_shift, retime_frames, speed, wsola
 from model_core.training.config import AugmentOptions
-from model_core.training.timescale import fit_length, pitch_shift, retime_frames, speed, wsola
 
 NOMINAL_RMS = 0.05  # -26 dBFS: the level the chain works at (input crops are unit-variance)
 REST_KINDS = ("silence", "near_silence", "white", "pink", "brown", "hum")

@@ -114,7 +114,7 @@ class AugmentOptions:
     codec_quality: list[float] = _span(0.2, 0.9)  # libsndfile compression level: 0 best, 1 smallest
 
     def validate(self) -> None:
-        from model_core.training.channel import CODECS, NOISE_KINDS  # here: the config module stays import-light
+        from model_core.signal.channel import CODECS, NOISE_KINDS  # here: the config module stays import-light
 
         _choice("augment.tempo_method", self.tempo_method, ("wsola", "speed"))
         for name in ("rest_share", "tempo_p", "pitch_p", "reverb_p", "noise_p", "band_p", "telephone_share",
