@@ -389,6 +389,10 @@ class WorkerClient:
             reply = self._json("POST", "/jobs", body, headers)
         except (WorkerNotRunning, WorkerTimeout):
             raise
+        except WorkerRequestError as exc:
+            if exc.status == 413 and exc.code.startswith("http_"):  # the 413's own body was lost to the reset
+                self._raise_if_too_large(len(body))
+            raise
         except WorkerUnreachable:
             # A body far over --max-body-mb is refused (413) before it is read, and the unread rest makes the
             # socket reset under the upload, so the 413 itself is lost. Name the real cause when that is it.
