@@ -65,7 +65,6 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
             if args.format in WEIGHT_FORMATS:
                 weights = animator.animate_weights_16k(audio.samples, args.subject, progress=progress)
-                offsets = animator.weights_to_offsets(weights)
             else:
                 offsets = animator.animate_16k(audio.samples, args.subject, progress=progress)
         target = out_dir / f"{Path(path).stem}.{WEIGHT_FORMATS.get(args.format, args.format)}"
@@ -80,12 +79,13 @@ def cmd_animate(args: argparse.Namespace) -> int:
         else:
             write_mdd(target, offsets + template[None], fps=animator.fps)
         seconds = time.perf_counter() - started
-        summary.append({"audio": str(path), "output": str(target), "frames": int(offsets.shape[0]),
-                        "vertices": int(offsets.shape[1]), "fps": animator.fps,
+        result, what = (weights, "channels") if args.format in WEIGHT_FORMATS else (offsets, "vertices")
+        summary.append({"audio": str(path), "output": str(target), "frames": int(result.shape[0]),
+                        what: int(result.shape[1]), "fps": animator.fps,
                         "audio_seconds": round(audio.duration_s, 3), "compute_seconds": round(seconds, 3),
-                        "max_offset": float(np.abs(offsets).max())})
+                        "max_weight" if what == "channels" else "max_offset": float(np.abs(result).max())})
         if not args.quiet:
-            print(f"{target}: {offsets.shape[0]} frames x {offsets.shape[1]} vertices at {animator.fps:g} fps "
+            print(f"{target}: {result.shape[0]} frames x {result.shape[1]} {what} at {animator.fps:g} fps "
                   f"({audio.duration_s:.1f} s of audio in {seconds:.2f} s)")
     if args.json:
         print(json.dumps(summary, indent=2))

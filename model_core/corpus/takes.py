@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model_core.corpus.phones import TimedPhone
-
-SAMPLE_RATE = 16000
+from model_core.corpus.tools import SAMPLE_RATE
 
 
 @dataclass

@@ -26,6 +26,7 @@ from model_core.corpus.arkit_motion import SpeakingStyle, arkit_weights, lip_gap
 from model_core.corpus.takes import SAMPLE_RATE, SpokenTake
 from model_core.heads.asset import HeadAsset
 from model_core.heads.identity import Identity, random_identity
+from model_core.synth.files import write_indices, write_json
 
 CORPUS_GENERATOR = "jambatalk synth-corpus (blendshape)"
 CORPUS_FORMAT = 2
@@ -158,13 +159,13 @@ class CorpusWriter:
     def finish(self, meta: dict) -> dict:
         """Write speakers, splits, regions, rejected and meta; returns meta with the counts filled in."""
         for region, idx in regions(self.head).items():
-            (self.out / "regions" / f"{region}.txt").write_text(",".join(map(str, idx)) + "\n", encoding="utf-8")
+            write_indices(self.out / "regions" / f"{region}.txt", idx)
         speakers = {v: {"source": s.source, "sex": s.sex, "identity": s.identity.to_json(),
                         "coefficients": [round(float(c), 6) for c in s.coefficients], "style": s.style.to_json()}
                     for v, s in sorted(self.animator.speakers.items())}
-        _write_json(self.out / "speakers.json", speakers)
-        _write_json(self.out / "splits.json", {k: sorted(v) for k, v in self.splits.items()})
-        _write_json(self.out / "rejected.json", self.rejected)
+        write_json(self.out / "speakers.json", speakers)
+        write_json(self.out / "splits.json", {k: sorted(v) for k, v in self.splits.items()})
+        write_json(self.out / "rejected.json", self.rejected)
         by_source: dict[str, dict] = {}
         for row in self.written:
             entry = by_source.setdefault(row["source"], {"takes": 0, "seconds": 0.0, "voices": {}})
@@ -189,9 +190,6 @@ class CorpusWriter:
                 "sources": by_source,
                 "rejected": {"count": len(self.rejected), "seconds": round(sum(r["seconds"] for r in self.rejected), 3),
                              "takes": [r["take"] for r in self.rejected]}}
-        _write_json(self.out / "meta.json", meta)
+        write_json(self.out / "meta.json", meta)
         return meta
 
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")

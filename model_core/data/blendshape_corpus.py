@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from model_core.audio_io import load_audio_file, normalise_for_wav2vec2
+from model_core.corpus.writer import CORPUS_GENERATOR
 from model_core.data.dataset import MotionCorpus, Sample, Take
 from model_core.data.layout import DatasetLayout
 from model_core.data.splits import SPLITS, SplitRule
 from model_core.heads.asset import load_head
 from model_core.metrics import VOCASET_SCALES
 
-BLENDSHAPE_GENERATOR = "jambatalk synth-corpus (blendshape)"
 MODEL_FPS = 30.0
 
 
@@ -28,7 +28,7 @@ def is_blendshape_corpus(root: str | Path) -> bool:
     if not meta.is_file():
         return False
     try:
-        return json.loads(meta.read_text(encoding="utf-8")).get("generator") == BLENDSHAPE_GENERATOR
+        return json.loads(meta.read_text(encoding="utf-8")).get("generator") == CORPUS_GENERATOR
     except ValueError:
         return False
 

@@ -12,12 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from model_core.metrics import lve_per_frame
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denom) if denom > 0 else float("nan")
+from model_core.synth.scoring import pearson
 
 
 def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: str = "test",
@@ -56,7 +51,7 @@ def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: st
             window = gap_pred[max(0, a): min(n, b + 1)]
             if len(window):
                 closures.append(float(window.min()))
-        rows.append({"take": take.name, "voice": take.subject, "frames": n, "jaw_r": _pearson(jaw_pred, jaw_true),
+        rows.append({"take": take.name, "voice": take.subject, "frames": n, "jaw_r": pearson(jaw_pred, jaw_true),
                      "jaw_true_max_mm": float(jaw_true.max() * 1000), "closure_gaps_mm": [c * 1000 for c in closures]})
     model = float(np.concatenate(model_lve).mean()) if model_lve else float("nan")
     static = float(np.concatenate(static_lve).mean()) if static_lve else float("nan")

@@ -23,13 +23,11 @@ def resolve_head(name_or_path: str) -> HeadAsset:
 def parse_weights(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
-            out[name.strip()] = float(value)
+            out[name.strip()] = float(value)  # "jawOpen" alone has an empty value: not a number either
         except ValueError:
-            sep = ""
-        if not sep:
-            raise ValueError(f"--weights takes name=value pairs such as jawOpen=0.5 (got '{item}').")
+            raise ValueError(f"--weights takes name=value pairs such as jawOpen=0.5 (got '{item}').") from None
     return out
 
 

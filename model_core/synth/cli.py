@@ -8,6 +8,7 @@ truth (model_core/corpus/).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from model_core.synth.corpus import CorpusOptions, clear_previous, generate_corpus
@@ -35,7 +36,7 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _prepare_out(out: Path, overwrite: bool, clear: object) -> None:
+def _prepare_out(out: Path, overwrite: bool, clear: Callable[[Path], None]) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder.")
     if out.is_dir() and any(out.iterdir()):

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model_core.heads.asset import write_obj
 from model_core.synth.blendshapes import SHAPE_NAMES, Head, build_head
 from model_core.synth.files import write_indices, write_json, write_npy, write_npz, write_wav
-from model_core.synth.head import HeadParams, Topology, build_topology, random_head_params, write_obj
+from model_core.synth.head import HeadParams, Topology, build_topology, random_head_params
 from model_core.synth.motion import Articulation, animate, bilabial_closures, random_articulation
 from model_core.synth.phonemes import Sentence, make_sentence
 from model_core.synth.readme import corpus_readme

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from model_core.heads.asset import write_obj
 from model_core.synth.blendshapes import build_head
 from model_core.synth.corpus import STORAGE_FPS, CorpusOptions, generate_sentence, make_subjects
 from model_core.synth.files import write_wav
-from model_core.synth.head import build_topology, write_obj
+from model_core.synth.head import build_topology
 from model_core.synth.measures import jaw_opening, lip_gap
 from model_core.synth.motion import bilabial_closures
 from model_core.synth.voice import SAMPLE_RATE

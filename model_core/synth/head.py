@@ -11,7 +11,6 @@ Coordinates are VOCASET-like: metres, y up, z forward (out of the face), +x the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -312,11 +311,3 @@ def build_neutral(topology: Topology, params: HeadParams) -> Neutral:
     hinge = (eye_y - 0.02, -0.01)
     layout = Layout(mouth_y, mouth_hw, eye_y, (eye_x[0], eye_x[1]), eye_hw, brow_y, chin_y, hinge)
     return Neutral(p, rest, (eye_open[0], eye_open[1]), layout, mouth_side, eye_side)
-
-
-def write_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray, header: str = "") -> None:
-    """Wavefront OBJ with fixed-precision numbers, so the same mesh always gives the same bytes."""
-    lines = [f"# {line}\n" for line in header.splitlines()]
-    lines += [f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in np.asarray(vertices, dtype=np.float64)]
-    lines += [f"f {a} {b} {c}\n" for a, b, c in np.asarray(faces, dtype=np.int64) + 1]
-    Path(path).write_text("".join(lines), encoding="utf-8", newline="\n")
