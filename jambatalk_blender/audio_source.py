@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import compat, timing
+from . import compat
+from .core import timing
 
 
 class AudioSourceError(RuntimeError):

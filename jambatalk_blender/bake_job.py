@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import bake_math, keyframes, timing
 from .audio_source import AudioSource
-from .worker_client import (
+from .core import bake_math, keyframes, timing
+from .core.worker_client import (
     JobCancelledByUser,
     LocalWorker,
     VertexCountMismatch,

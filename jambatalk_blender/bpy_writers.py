@@ -18,9 +18,9 @@ import bpy
 import numpy as np
 
 from . import compat
-from .bake_math import Basis
-from .keyframes import KeyCurve
-from .mesh_cache import write_pc2
+from .core.bake_math import Basis
+from .core.keyframes import KeyCurve
+from .core.mesh_cache import write_pc2
 
 PREFIX = "JT_"
 CACHE_MODIFIER = "JambaTalk Cache"

@@ -13,8 +13,8 @@ from . import audio_source, exporters
 from .audio_source import AudioSourceError
 from .bake_job import BakeJob, BakeSettings, WorkerManager
 from .bpy_writers import BakeError
+from .core.worker_client import WorkerError
 from .preferences import get_preferences, worker_config
-from .worker_client import WorkerError
 
 MANAGER = WorkerManager()  # the local worker: started on first use, reused, stopped on unregister
 _state: dict = {"job": None}

@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jambatalk_blender import bake_math, keyframes, mesh_cache, timing  # noqa: E402
+from jambatalk_blender.core import bake_math, keyframes, mesh_cache, timing  # noqa: E402
 from model_core.bench import cpu_model  # noqa: E402
 
 MODEL_FPS = 30.0

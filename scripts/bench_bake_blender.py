@@ -41,8 +41,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jambatalk_blender import bake_math, bpy_writers, compat, keyframes, timing  # noqa: E402
+from jambatalk_blender import bpy_writers, compat  # noqa: E402
 from jambatalk_blender.bake_job import BakeSettings  # noqa: E402
+from jambatalk_blender.core import bake_math, keyframes, timing  # noqa: E402
 from model_core.bench import cpu_model  # noqa: E402  (torch-free module)
 from scripts.bench_bake import (  # noqa: E402
     MODEL_FPS,

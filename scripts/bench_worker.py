@@ -30,7 +30,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jambatalk_blender.worker_client import LocalWorker, WorkerClient  # noqa: E402
+from jambatalk_blender.core.worker_client import LocalWorker, WorkerClient  # noqa: E402
 from model_core.bench import cpu_model, foreign_cpu_share  # noqa: E402
 from scripts.make_demo_audio import synth_utterance  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Tests for jambatalk_blender.bake_math: the take -> shape keys + weights decomposition."""
+"""Tests for jambatalk_blender.core.bake_math: the take -> shape keys + weights decomposition."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jambatalk_blender import bake_math, keyframes
-from jambatalk_blender.bake_math import Basis, decompose, max_vertex_error, reconstruct, shape_scales
+from jambatalk_blender.core import bake_math, keyframes
+from jambatalk_blender.core.bake_math import Basis, decompose, max_vertex_error, reconstruct, shape_scales
 
 
 def low_rank_take(frames=120, verts=50, rank=6, noise=0.0, seed=0, decay=0.6):

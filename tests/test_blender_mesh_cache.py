@@ -1,4 +1,4 @@
-"""Tests for jambatalk_blender.mesh_cache: PC2/MDD bytes, round trips, rest offsets and atomic writes."""
+"""Tests for jambatalk_blender.core.mesh_cache: PC2/MDD bytes, round trips, rest offsets and atomic writes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from jambatalk_blender import mesh_cache
-from jambatalk_blender.mesh_cache import read_mdd, read_pc2, write_mdd, write_pc2
+from jambatalk_blender.core import mesh_cache
+from jambatalk_blender.core.mesh_cache import read_mdd, read_pc2, write_mdd, write_pc2
 
 
 @pytest.fixture

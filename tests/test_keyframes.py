@@ -1,4 +1,4 @@
-"""Tests for jambatalk_blender.keyframes: reduction keeps the mesh within the tolerance everywhere."""
+"""Tests for jambatalk_blender.core.keyframes: reduction keeps the mesh within the tolerance everywhere."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jambatalk_blender import keyframes
-from jambatalk_blender.bake_math import shape_scales
-from jambatalk_blender.keyframes import (
+from jambatalk_blender.core import keyframes
+from jambatalk_blender.core.bake_math import shape_scales
+from jambatalk_blender.core.keyframes import (
     KeyCurve,
     evaluate_linear,
     reduce_curves,

@@ -1,4 +1,4 @@
-"""Tests for jambatalk_blender.timing: VSE strip -> audio window, model fps -> scene fps, frame placement."""
+"""Tests for jambatalk_blender.core.timing: VSE strip -> audio window, model fps -> scene fps, frame placement."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jambatalk_blender import timing
-from jambatalk_blender.timing import (
+from jambatalk_blender.core import timing
+from jambatalk_blender.core.timing import (
     effective_fps,
     resample_to_scene,
     scene_frame_count,

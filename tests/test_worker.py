@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter1d
 
-from jambatalk_blender.worker_client import (
+from jambatalk_blender.core.worker_client import (
     JobCancelledByUser,
     LocalWorker,
     WaitTimeout,

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jambatalk_blender.worker_client import (
+from jambatalk_blender.core.worker_client import (
     MAX_NPY_HEADER_BYTES,
     JobCancelledByUser,
     LocalWorker,

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from conftest import VERTICES, grid_coordinates, make_head, needs_audio, write_wav
 
-from jambatalk_blender import audio_source, bake_job, bake_math, bpy_writers, compat, keyframes, timing
+from jambatalk_blender import audio_source, bake_job, bpy_writers, compat
 from jambatalk_blender.bpy_writers import BakeError
+from jambatalk_blender.core import bake_math, keyframes, timing
 
 
 def add_strip(scene, wav, frame_start=10, trim_start=7, trim_end=5, sound_offset=0.0):
