@@ -122,7 +122,8 @@ def test_wav_result_equals_in_process(worker: LocalWorker, animator, base: np.nd
     assert offsets.shape == expected.shape == (animator.model.motion_frames_for(len(CLIP)), VERTICES, 3)
     np.testing.assert_allclose(offsets, expected, atol=1e-5, rtol=0)
     np.testing.assert_allclose(base, expected, atol=1e-5, rtol=0)
-    assert meta == {"fps": FPS, "start_s": 0.0, "frames": expected.shape[0], "vertices": VERTICES}
+    assert meta == {"fps": FPS, "start_s": 0.0, "frames": expected.shape[0], "vertices": VERTICES,
+                    "output": "vertices", "shape": (expected.shape[0], VERTICES, 3)}
     assert progress[-1] == (1.0, "done")
     assert [p for p, _ in progress] == sorted(p for p, _ in progress)
 

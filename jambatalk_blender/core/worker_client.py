@@ -35,7 +35,7 @@ import numpy as np
 
 PROTOCOL_VERSION = 1
 PARAMS_HEADER = "X-JambaTalk-Params"
-PARAM_FIELDS = ("model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client")
+PARAM_FIELDS = ("model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client", "output")
 NPY_MAGIC = b"\x93NUMPY"
 MAX_NPY_HEADER_BYTES = 65536  # the worker's header is about 128 bytes; anything near this is not its result
 RESULT_DTYPES = ("<f4", "<f2", ">f4", ">f2")  # float32 / float16; no object dtype, so no pickle, ever
@@ -375,13 +375,17 @@ class WorkerClient:
 
     def submit(self, audio: bytes, *, model: str | None = None, subject: str | None = None,
                start_s: float | None = None, end_s: float | None = None, strength: float | None = None,
-               smoothing_s: float | None = None, dtype: str | None = None, client: str | None = None) -> str:
-        """POST /jobs with the audio file's bytes (WAV, FLAC, OGG, MP3...); returns the job id."""
+               smoothing_s: float | None = None, dtype: str | None = None, client: str | None = None,
+               output: str | None = None) -> str:
+        """POST /jobs with the audio file's bytes (WAV, FLAC, OGG, MP3...); returns the job id.
+
+        ``output``: "vertices" (offsets (T, V, 3), the default) or "weights" (a blendshape model's (T, K)).
+        """
         if not isinstance(audio, bytes | bytearray | memoryview):
             raise TypeError(f"audio must be the audio file's bytes, not {type(audio).__name__}.")
         headers = {"Content-Type": "application/octet-stream"}
         params = encode_params(model=model, subject=subject, start_s=start_s, end_s=end_s, strength=strength,
-                               smoothing_s=smoothing_s, dtype=dtype, client=client)
+                               smoothing_s=smoothing_s, dtype=dtype, client=client, output=output)
         if params is not None:
             headers[PARAMS_HEADER] = params
         body = bytes(audio)
@@ -460,14 +464,33 @@ class WorkerClient:
         return WorkerError(f"The worker's result for job {job_id} is unreadable ({reason}); run the job again.")
 
     @staticmethod
+    def _result_meta(job_id: str, fields: Mapping[str, Any]) -> dict:
+        """{fps, start_s, frames, output, vertices | channels, shape} from the result's headers or JSON reply."""
+        try:
+            output = str(fields.get("output") or "vertices")
+            meta = {"fps": float(fields["fps"]), "start_s": float(fields["start_s"]),
+                    "frames": int(fields["frames"]), "output": output}
+            if output == "weights":
+                meta["channels"] = int(fields["channels"])
+                meta["shape"] = (meta["frames"], meta["channels"])
+            elif output == "vertices":
+                meta["vertices"] = int(fields["vertices"])
+                meta["shape"] = (meta["frames"], meta["vertices"], 3)
+            else:
+                raise ValueError(f"unknown output {output!r}")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise WorkerClient._unreadable(job_id, f"missing or bad field {exc}") from None
+        return meta
+
+    @staticmethod
     def _checked_length(job_id: str, meta: dict, length: int) -> None:
-        if meta["frames"] < 0 or meta["vertices"] < 0:
-            raise WorkerClient._unreadable(job_id, "negative frame or vertex count")
+        shape = meta["shape"]
+        if min(shape) < 0:
+            raise WorkerClient._unreadable(job_id, f"negative size in {shape}")
         # Never allocate or map more than the announced take can need: float32 data plus the largest header.
-        most = meta["frames"] * meta["vertices"] * 3 * 4 + 12 + MAX_NPY_HEADER_BYTES
+        most = math.prod(shape) * 4 + 12 + MAX_NPY_HEADER_BYTES
         if not 10 <= length <= most:
-            raise WorkerClient._unreadable(
-                job_id, f"{length} bytes for {meta['frames']} frames of {meta['vertices']} vertices")
+            raise WorkerClient._unreadable(job_id, f"{length} bytes for a result of shape {shape}")
 
     @staticmethod
     def _array_from(job_id: str, meta: dict, buffer: Any, length: int) -> np.ndarray:
@@ -476,9 +499,9 @@ class WorkerClient:
             dtype, shape, offset = parse_npy_header(memoryview(buffer)[:12 + MAX_NPY_HEADER_BYTES])
         except ValueError as exc:
             raise WorkerClient._unreadable(job_id, exc) from None
-        if shape != (meta["frames"], meta["vertices"], 3):
+        if shape != meta["shape"]:
             raise WorkerError(f"The worker's result for job {job_id} has shape {shape}, not "
-                              f"({meta['frames']}, {meta['vertices']}, 3); run the job again.")
+                              f"{meta['shape']}; run the job again.")
         count = math.prod(shape)
         if length - offset != count * dtype.itemsize:
             raise WorkerClient._unreadable(job_id, f"{length - offset} data bytes for shape {shape} of {dtype.name}")
@@ -494,11 +517,11 @@ class WorkerClient:
         with self._open("GET", self._job_path(job_id, "/result"),
                         headers={"Accept": "application/octet-stream"}) as response:
             headers = response.headers
+            names = {"fps": "Fps", "start_s": "Start-Seconds", "frames": "Frames", "output": "Output",
+                     "vertices": "Vertices", "channels": "Channels"}
+            meta = self._result_meta(job_id, {key: headers[f"X-JambaTalk-{name}"] for key, name in names.items()
+                                              if headers.get(f"X-JambaTalk-{name}") is not None})
             try:
-                meta = {"fps": float(headers["X-JambaTalk-Fps"]),
-                        "start_s": float(headers["X-JambaTalk-Start-Seconds"]),
-                        "frames": int(headers["X-JambaTalk-Frames"]),
-                        "vertices": int(headers["X-JambaTalk-Vertices"])}
                 length = int(headers["Content-Length"])
             except (KeyError, ValueError, TypeError) as exc:
                 raise unreadable(f"missing or bad header {exc}") from None
@@ -524,10 +547,9 @@ class WorkerClient:
         try:
             name = reply["file"]
             size = int(reply["bytes"])
-            meta = {"fps": float(reply["fps"]), "start_s": float(reply["start_s"]),
-                    "frames": int(reply["frames"]), "vertices": int(reply["vertices"])}
         except (KeyError, ValueError, TypeError) as exc:
             raise self._unreadable(job_id, f"missing or bad field {exc}") from None
+        meta = self._result_meta(job_id, reply)
         if not isinstance(name, str) or not RESULT_FILE_NAME.fullmatch(name):
             raise self._unreadable(job_id, f"the file name {str(name)[:80]!r} is not a bare .npy name")
         path = os.path.join(directory, name)
