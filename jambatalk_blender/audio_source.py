@@ -9,28 +9,16 @@ plain object the worker thread can use.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import bpy
 
 from . import compat
 from .core import timing
+from .core.audio import AudioSource
 
 
 class AudioSourceError(RuntimeError):
     """The audio cannot be found or read; str() is a sentence for the animator."""
-
-
-@dataclass(frozen=True)
-class AudioSource:
-    """Audio bytes as stored on disk, the seconds of it to animate, and the scene frame of its first sample."""
-
-    data: bytes
-    start_s: float
-    end_s: float | None
-    first_frame: float
-    label: str  # for messages and as the default take name
-    path: str | None = None  # where it came from (None for packed sounds)
 
 
 def _read(path: str, what: str) -> bytes:

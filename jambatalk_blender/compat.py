@@ -47,6 +47,11 @@ def audio_supported() -> bool:
     return bool(getattr(bpy.app.build_options, "audaspace", False))
 
 
+def scene_fps(scene: bpy.types.Scene) -> float:
+    """The scene's real frame rate (fps / fps_base, e.g. 29.97)."""
+    return float(scene.render.fps) / float(scene.render.fps_base)
+
+
 # -- Actions -----------------------------------------------------------------------------------------------
 def fcurves_for(id_data: bpy.types.ID, action: bpy.types.Action):
     """Assign ``action`` to ``id_data`` and return the F-curve collection to write its channels into.

@@ -1,5 +1,5 @@
-"""Export a baked head: FBX (shape keys + their animation, for game engines) or Alembic (the evaluated mesh per
-frame, works for both bake modes). Main thread only.
+"""Export a baked head: FBX and glTF (shape keys + their animation, for game engines), Alembic (the evaluated
+mesh per frame, works for every bake mode) or a Live Link Face CSV of the baked ARKit curves. Main thread only.
 
 FBX settings (Blender API notes §4.3): only the "everything" anim stack carries Key animation, so NLA-strip and
 all-actions baking must be off; modifiers must not be applied (an active Mesh Cache modifier would drop every
@@ -12,8 +12,10 @@ import contextlib
 import os
 
 import bpy
+import numpy as np
 
 from . import compat
+from .core import livelink, names
 
 
 class ExportError(RuntimeError):
@@ -111,3 +113,76 @@ def take_frame_range(obj) -> tuple[int, int] | None:
         lo, hi = ad.action.frame_range
         return int(lo), int(round(hi + 0.4999))
     return None
+
+
+def export_gltf(context, obj, filepath: str) -> str:
+    """glTF 2.0 binary (.glb): the mesh, its shape keys as morph targets and their animation sampled per frame.
+
+    'SCENE' animation mode bakes what the scene evaluates (the lips' Action and the life layer's NLA track
+    together) into one animation; sampling per frame keeps the curves exactly as baked. The mesh stays in its
+    rest shape (no modifiers applied), as FBX does.
+    """
+    _check_target(obj)
+    if not _has_shape_key_animation(obj):
+        raise ExportError(f"{obj.name} has no shape-key animation to export. Bake in a shape-key mode first.")
+    path = _absolute(filepath, ".glb")
+    options = {"filepath": path, "check_existing": False, "export_format": "GLB", "use_selection": True,
+               "export_apply": False, "export_animations": True, "export_frame_range": False,
+               "export_force_sampling": True, "export_frame_step": 1, "export_morph": True,
+               "export_morph_animation": True, "export_morph_normal": False, "export_skins": False,
+               "export_animation_mode": "SCENE", "export_yup": True}
+    known = bpy.ops.export_scene.gltf.get_rna_type().properties.keys()
+    with _only_selected(context, obj):
+        result = bpy.ops.export_scene.gltf(**{k: v for k, v in options.items() if k in known})
+    if "FINISHED" not in result or not os.path.isfile(path):
+        raise ExportError(f"The glTF exporter did not write {path}.")
+    return path
+
+
+def baked_channel_curves(obj, frames: np.ndarray, mapping=None) -> tuple[list[str], np.ndarray]:
+    """(ARKit channels, (F, 52) values) read back from the object's baked shape-key curves at ``frames``.
+
+    Each channel reads the first key it drives (divided by the mapping's factor). The curves are evaluated
+    directly: the active Action and every unmuted NLA strip of ours (the life layer), hand edits included.
+    """
+    key = obj.data.shape_keys
+    ad = key.animation_data if key is not None else None
+    if ad is None:
+        raise ExportError(f"{obj.name} has no shape-key animation to export.")
+    curves = {}
+    actions = [ad.action] if ad.action is not None else []
+    actions += [s.action for t in ad.nla_tracks if not t.mute for s in t.strips if s.action is not None
+                and not s.mute]
+    for action in actions:
+        for fc in compat.action_fcurves(action):
+            if fc.data_path.startswith('key_blocks["') and fc.data_path.endswith('"].value'):
+                curves.setdefault(fc.data_path[len('key_blocks["'):-len('"].value')], fc)
+    channel_map = names.match_channels(names.ARKIT_52, [k.name for k in key.key_blocks], mapping)
+    values = np.zeros((len(frames), len(names.ARKIT_52)), dtype=np.float32)
+    for c, channel in enumerate(names.ARKIT_52):
+        targets = channel_map.targets.get(channel, ())
+        if not targets:
+            continue
+        fc = curves.get(targets[0].key)
+        if fc is None:
+            values[:, c] = key.key_blocks[targets[0].key].value / (targets[0].factor or 1.0)
+            continue
+        values[:, c] = [fc.evaluate(float(f)) / (targets[0].factor or 1.0) for f in frames]
+    return list(names.ARKIT_52), values
+
+
+def export_live_link_csv(context, obj, filepath: str) -> str:
+    """The baked ARKit curves over the take's frames as a Live Link Face CSV (Unreal), at the scene's rate."""
+    _check_target(obj)
+    span = take_frame_range(obj)
+    if span is None:
+        raise ExportError(f"{obj.name} has no shape-key animation to export. Bake in a shape-key mode first.")
+    path = _absolute(filepath, ".csv")
+    frames = np.arange(span[0], span[1] + 1, dtype=np.float64)
+    channels, values = baked_channel_curves(obj, frames)
+    text = livelink.live_link_csv_text(livelink.arkit_columns(values, channels), compat.scene_fps(context.scene))
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path

@@ -1,5 +1,6 @@
-"""Operators: Animate from audio (modal in the UI, blocking headless), Cancel, Test connection, Stop worker,
-Export FBX / Alembic; plus the scene settings they read. The job logic lives in bake_job.BakeJob."""
+"""Operators: Animate from audio (modal in the UI, blocking headless), Re-bake, Cancel, Test connection, Stop
+worker, channel adjustments, Export FBX / Alembic / glTF / Live Link CSV; plus the scene settings they read.
+The worker job lives in core/job.py, the bake in bake_apply.py (plan: core/bake_plan.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import time
 import bpy
 from bpy_extras.io_utils import ExportHelper
 
-from . import audio_source, exporters
+from . import audio_source, bake_apply, exporters
 from .audio_source import AudioSourceError
-from .bake_job import BakeJob, BakeSettings, WorkerManager
 from .bpy_writers import BakeError
-from .core.worker_client import WorkerError
+from .core.job import BakeJob, JobRequest, WorkerManager
+from .core.worker_errors import WorkerError
 from .preferences import get_preferences, worker_config
 
 MANAGER = WorkerManager()  # the local worker: started on first use, reused, stopped on unregister
@@ -23,6 +24,14 @@ atexit.register(MANAGER.stop)  # also covered by the worker's --parent-pid watch
 
 def current_job() -> BakeJob | None:
     return _state["job"]
+
+
+class JambaTalkChannelAdjust(bpy.types.PropertyGroup):
+    """One channel's multiplier and offset (raw x multiplier + offset), saved with the scene."""
+
+    name: bpy.props.StringProperty(name="Channel", description="Model channel, e.g. jawOpen")
+    multiplier: bpy.props.FloatProperty(name="Multiplier", default=1.0, soft_min=0.0, soft_max=3.0)
+    offset: bpy.props.FloatProperty(name="Offset", default=0.0, soft_min=-1.0, soft_max=1.0)
 
 
 class JambaTalkSceneSettings(bpy.types.PropertyGroup):
@@ -42,11 +51,40 @@ class JambaTalkSceneSettings(bpy.types.PropertyGroup):
     timing_offset: bpy.props.FloatProperty(name="Timing Offset", default=0.0, soft_min=-24, soft_max=24,
                                            description="Shift the animation by this many frames (negative: lead)")
     output_mode: bpy.props.EnumProperty(
-        name="Output", default="SHAPE_KEYS",
-        items=[("SHAPE_KEYS", "Shape Keys", "Editable shape keys with keyframed weights in a new Action"),
+        name="Output", default="AUTO",
+        items=[("AUTO", "Auto", "Character Shape Keys for a blendshape model and a mesh with matching keys, "
+                                "else Editable Basis"),
+               ("CHARACTER", "Character Shape Keys", "Drive this character's own shape keys, matched by name "
+                                                     "(ARKit and common conventions, or a mapping file)"),
+               ("SOLVE", "Solve onto Shape Keys", "Solve a vertex model's motion onto this mesh's own keys"),
+               ("SHAPE_KEYS", "Editable Basis", "New editable shape keys with keyframed weights in a new Action"),
                ("MESH_CACHE", "Mesh Cache", "Exact per-vertex PC2 cache next to the .blend")])
     take_name: bpy.props.StringProperty(name="Take", description="Name of the take (empty: the sound's name)")
     model: bpy.props.StringProperty(name="Model", description="Worker model to use (empty: the first ready one)")
+    weight_tolerance: bpy.props.FloatProperty(name="Key Tolerance", default=0.002, min=1e-5, max=0.1,
+                                              precision=4, description="Keyframes are thinned while every "
+                                              "weight curve stays within this many slider units")
+    mapping_file: bpy.props.StringProperty(name="Mapping File", subtype="FILE_PATH",
+                                           description="JSON file mapping ARKit channels to this rig's key names")
+    drive_selected: bpy.props.BoolProperty(name="Drive Selected Too", default=True,
+                                           description="Also drive the other selected meshes that share key "
+                                                       "names (teeth, tongue, brows, lashes)")
+    solve_filter: bpy.props.StringProperty(name="Key Filter",
+                                           description="Solve onto keys whose name contains this (empty: all)")
+    solve_smoothness: bpy.props.FloatProperty(name="Solve Smoothness", default=0.05, min=0.0, max=10.0,
+                                              description="Temporal smoothness of the solved weights")
+    life_enabled: bpy.props.BoolProperty(name="Life Layer", default=True,
+                                         description="Blinks, eye movements and brow raises, in their own Action")
+    life_seed: bpy.props.IntProperty(name="Seed", default=0, min=0)
+    life_blinks: bpy.props.BoolProperty(name="Blinks", default=True)
+    life_blink_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, max=2.0)
+    life_eyes: bpy.props.BoolProperty(name="Eyes", default=True)
+    life_eye_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, max=2.0)
+    life_brows: bpy.props.BoolProperty(name="Brows", default=True)
+    life_brow_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0, max=2.0)
+    channel_adjust: bpy.props.CollectionProperty(type=JambaTalkChannelAdjust)
+    channel_adjust_index: bpy.props.IntProperty(default=0)
+    last_take: bpy.props.StringProperty(name="Last Take", options={"HIDDEN"})
 
 
 def _window_manager_props() -> dict:
@@ -82,10 +120,21 @@ def build_job(context) -> BakeJob:
         source = audio_source.from_file(settings.audio_file, settings.file_start_frame)
     if get_preferences(context) is None:
         raise BakeError("The JambaTalk add-on is not enabled, so its preferences cannot be read.")
-    bake = BakeSettings(mode=settings.output_mode, take_name=settings.take_name, model=settings.model or None,
-                        strength=settings.strength, smoothing_s=settings.smoothing_s,
-                        timing_offset_frames=settings.timing_offset)
-    return BakeJob(MANAGER, worker_config(context), source, len(obj.data.vertices), bake)
+    request = JobRequest(mode=settings.output_mode, take_name=settings.take_name, model=settings.model or None,
+                         vertex_count=len(obj.data.vertices), key_names=bake_apply.user_key_names(obj))
+    return BakeJob(MANAGER, worker_config(context), source, request, decoder=bake_apply.aud_decoder)
+
+
+def _report_text(info: dict) -> str:
+    frames = f"frames {info['frame_start']:g}-{info['frame_end']:g}"
+    if info["mode"] == "MESH_CACHE":
+        return f"Baked a mesh cache {info['filepath']} ({frames})"
+    objects = ", ".join(info["objects"])
+    text = (f"Baked {info['n_keys']} shape keys, {info['keyframes']} keyframes into {info['action']} on {objects} "
+            f"({frames})")
+    if info.get("life"):
+        text += f"; life layer: {len(info['life'])} channels"
+    return text
 
 
 class JAMBATALK_OT_animate_from_audio(bpy.types.Operator):
@@ -131,18 +180,16 @@ class JAMBATALK_OT_animate_from_audio(bpy.types.Operator):
             return {"CANCELLED"}
         obj = bpy.data.objects.get(self._obj_name)
         try:
-            info = job.apply(obj, context.scene)
+            info = bake_apply.apply_take(context, job.take, job.mode, obj)
         except (BakeError, WorkerError, ValueError) as exc:
             wm.jambatalk_stage = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        info["timings"].update(status.timings)
+        job.mark_applied(info)
         wm.jambatalk_progress = 1.0
-        if info["mode"] == "SHAPE_KEYS":
-            text = (f"Baked {info['n_keys']} shape keys, {info['keyframes']} keyframes into {info['action']} "
-                    f"(frames {info['frame_start']:g}-{info['frame_end']:g})")
-        else:
-            text = f"Baked a mesh cache {info['filepath']} (frames {info['frame_start']:g}-{info['frame_end']:g})"
-        wm.jambatalk_stage = text
+        text = _report_text(info)
+        wm.jambatalk_stage = "\n".join([text, *info.get("notes", [])])
         self.report({"INFO"}, text)
         _redraw(context)
         return {"FINISHED"}
@@ -190,6 +237,67 @@ class JAMBATALK_OT_animate_from_audio(bpy.types.Operator):
             context.window_manager.event_timer_remove(self._timer)
         _state["job"] = None
         context.window_manager.jambatalk_running = False
+
+
+class JAMBATALK_OT_rebake(bpy.types.Operator):
+    """Bake the active object's take again with the current settings, without the worker (under a second)"""
+
+    bl_idname = "jambatalk.rebake"
+    bl_label = "Re-bake"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        return obj is not None and obj.type == "MESH" and current_job() is None
+
+    def execute(self, context):
+        try:
+            info = bake_apply.rebake(context, context.active_object)
+        except (BakeError, ValueError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        text = _report_text(info)
+        if info.get("kept_edited"):
+            text += f" (your edits in {info['rebaked_from']} are kept)"
+        context.window_manager.jambatalk_stage = "\n".join([text, *info.get("notes", [])])
+        self.report({"INFO"}, text)
+        return {"FINISHED"}
+
+
+class JAMBATALK_OT_channel_adjust_add(bpy.types.Operator):
+    """Add a per-channel multiplier and offset (e.g. jawOpen x 0.8)"""
+
+    bl_idname = "jambatalk.channel_adjust_add"
+    bl_label = "Add Channel Adjustment"
+    bl_options = {"REGISTER", "UNDO"}
+
+    channel: bpy.props.StringProperty(name="Channel", default="jawOpen")
+
+    def execute(self, context):
+        settings = context.scene.jambatalk
+        item = settings.channel_adjust.add()
+        item.name = self.channel
+        settings.channel_adjust_index = len(settings.channel_adjust) - 1
+        return {"FINISHED"}
+
+
+class JAMBATALK_OT_channel_adjust_remove(bpy.types.Operator):
+    """Remove the selected channel adjustment"""
+
+    bl_idname = "jambatalk.channel_adjust_remove"
+    bl_label = "Remove Channel Adjustment"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return len(context.scene.jambatalk.channel_adjust) > 0
+
+    def execute(self, context):
+        settings = context.scene.jambatalk
+        settings.channel_adjust.remove(settings.channel_adjust_index)
+        settings.channel_adjust_index = max(0, min(settings.channel_adjust_index, len(settings.channel_adjust) - 1))
+        return {"FINISHED"}
 
 
 class JAMBATALK_OT_cancel(bpy.types.Operator):
@@ -294,18 +402,65 @@ class JAMBATALK_OT_export_alembic(bpy.types.Operator, _ExportBase):
         return {"FINISHED"}
 
 
-classes = (JambaTalkSceneSettings, JAMBATALK_OT_animate_from_audio, JAMBATALK_OT_cancel,
+class JAMBATALK_OT_export_gltf(bpy.types.Operator, _ExportBase):
+    """Export the active mesh with its shape keys and their animation as glTF 2.0 morph targets (.glb)"""
+
+    bl_idname = "jambatalk.export_gltf"
+    bl_label = "Export glTF (Morph Targets)"
+    filename_ext = ".glb"
+    filter_glob: bpy.props.StringProperty(default="*.glb", options={"HIDDEN"})
+
+    def execute(self, context):
+        try:
+            path = exporters.export_gltf(context, self._target(context), self.filepath)
+        except exporters.ExportError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {path}")
+        return {"FINISHED"}
+
+
+class JAMBATALK_OT_export_live_link(bpy.types.Operator, _ExportBase):
+    """Export the baked ARKit curves (lips and life layer, with your edits) as a Live Link Face CSV for Unreal"""
+
+    bl_idname = "jambatalk.export_live_link"
+    bl_label = "Export Live Link Face CSV"
+    filename_ext = ".csv"
+    filter_glob: bpy.props.StringProperty(default="*.csv", options={"HIDDEN"})
+
+    def execute(self, context):
+        try:
+            path = exporters.export_live_link_csv(context, self._target(context), self.filepath)
+        except (exporters.ExportError, BakeError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {path}")
+        return {"FINISHED"}
+
+
+classes = (JambaTalkChannelAdjust, JambaTalkSceneSettings, JAMBATALK_OT_animate_from_audio, JAMBATALK_OT_rebake,
+           JAMBATALK_OT_channel_adjust_add, JAMBATALK_OT_channel_adjust_remove, JAMBATALK_OT_cancel,
            JAMBATALK_OT_test_connection, JAMBATALK_OT_stop_worker, JAMBATALK_OT_export_fbx,
-           JAMBATALK_OT_export_alembic)
+           JAMBATALK_OT_export_alembic, JAMBATALK_OT_export_gltf, JAMBATALK_OT_export_live_link)
 
 
 def register_properties() -> None:
     bpy.types.Scene.jambatalk = bpy.props.PointerProperty(type=JambaTalkSceneSettings)
+    for handlers, function in _handlers():
+        if function not in handlers:
+            handlers.append(function)
     for name, prop in _window_manager_props().items():
         setattr(bpy.types.WindowManager, name, prop)
 
 
+def _handlers() -> list:
+    return [(bpy.app.handlers.save_post, bake_apply.save_takes), (bpy.app.handlers.load_post, bake_apply.forget_takes)]
+
+
 def unregister_properties() -> None:
+    for handlers, function in _handlers():
+        if function in handlers:
+            handlers.remove(function)
     for name in _window_manager_props():
         if hasattr(bpy.types.WindowManager, name):
             delattr(bpy.types.WindowManager, name)

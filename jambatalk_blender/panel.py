@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bpy
 
-from . import compat
+from . import bake_apply, compat
+from .core import names
 from .operators import current_job
 
 
@@ -38,7 +39,11 @@ class JAMBATALK_PT_main(bpy.types.Panel):
         obj = context.active_object
         box = layout.box()
         if obj is not None and obj.type == "MESH":
-            box.label(text=f"Target: {obj.name} ({len(obj.data.vertices)} vertices)", icon="MESH_DATA")
+            keys = bake_apply.user_key_names(obj)
+            box.label(text=f"Target: {obj.name} ({len(obj.data.vertices)} vertices, {len(keys)} shape keys)",
+                      icon="MESH_DATA")
+            if settings.output_mode in ("AUTO", "CHARACTER") and keys:
+                _draw_matches(box, settings, keys, obj.name)
         else:
             box.label(text="Select the head mesh", icon="ERROR")
 
@@ -49,6 +54,38 @@ class JAMBATALK_PT_main(bpy.types.Panel):
         col.prop(settings, "smoothing_s")
         col.prop(settings, "timing_offset")
         col.prop(settings, "model")
+        if settings.output_mode in ("AUTO", "CHARACTER", "SOLVE"):
+            col.prop(settings, "weight_tolerance")
+        if settings.output_mode in ("AUTO", "CHARACTER"):
+            col.prop(settings, "mapping_file")
+            col.prop(settings, "drive_selected")
+        if settings.output_mode == "SOLVE":
+            col.prop(settings, "solve_filter")
+            col.prop(settings, "solve_smoothness")
+
+        box = layout.box()
+        box.prop(settings, "life_enabled")
+        if settings.life_enabled:
+            box.prop(settings, "life_seed")
+            for part in ("blinks", "eyes", "brows"):
+                row = box.row(align=True)
+                row.prop(settings, f"life_{part}")
+                row.prop(settings, f"life_{part[:-1] if part != 'eyes' else 'eye'}_strength")
+
+        box = layout.box()
+        box.label(text="Channel multipliers and offsets")
+        row = box.row()
+        row.template_list("UI_UL_list", "jambatalk_channels", settings, "channel_adjust", settings,
+                          "channel_adjust_index", rows=2)
+        buttons = row.column(align=True)
+        buttons.operator("jambatalk.channel_adjust_add", icon="ADD", text="")
+        buttons.operator("jambatalk.channel_adjust_remove", icon="REMOVE", text="")
+        if 0 <= settings.channel_adjust_index < len(settings.channel_adjust):
+            item = settings.channel_adjust[settings.channel_adjust_index]
+            box.prop(item, "name")
+            row = box.row(align=True)
+            row.prop(item, "multiplier")
+            row.prop(item, "offset")
 
         if current_job() is not None or wm.jambatalk_running:
             if hasattr(layout, "progress"):
@@ -57,13 +94,33 @@ class JAMBATALK_PT_main(bpy.types.Panel):
                 layout.label(text=f"{wm.jambatalk_stage} ({wm.jambatalk_progress:.0%})")
             layout.operator("jambatalk.cancel", icon="CANCEL")
         else:
-            layout.operator("jambatalk.animate_from_audio", icon="PLAY_SOUND")
-            if wm.jambatalk_stage:
-                layout.label(text=wm.jambatalk_stage)
+            row = layout.row(align=True)
+            row.operator("jambatalk.animate_from_audio", icon="PLAY_SOUND")
+            row.operator("jambatalk.rebake", icon="FILE_REFRESH")
+            for line in wm.jambatalk_stage.splitlines()[:8]:
+                layout.label(text=line)
 
         row = layout.row(align=True)
         row.operator("jambatalk.export_fbx", text="FBX", icon="EXPORT")
         row.operator("jambatalk.export_alembic", text="Alembic", icon="EXPORT")
+        row = layout.row(align=True)
+        row.operator("jambatalk.export_gltf", text="glTF", icon="EXPORT")
+        row.operator("jambatalk.export_live_link", text="Live Link CSV", icon="EXPORT")
+
+
+def _draw_matches(box, settings, keys: tuple[str, ...], object_name: str) -> None:
+    """What the ARKit channels match on this mesh (a bad mapping file is shown, not raised, while drawing)."""
+    mapping = None
+    if settings.mapping_file:
+        try:
+            mapping = names.read_user_mapping(bpy.path.abspath(settings.mapping_file))
+        except names.MappingError as exc:
+            box.label(text=str(exc), icon="ERROR")
+    matched = names.match_channels(names.ARKIT_52, keys, mapping)
+    if matched.matched_count == 0:
+        box.label(text=names.no_match_sentence(object_name, len(names.ARKIT_52)), icon="INFO")
+        return
+    box.label(text=matched.summary()[:160], icon="CHECKMARK")
 
 
 classes = (JAMBATALK_PT_main,)

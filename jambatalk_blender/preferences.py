@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from .bake_job import WorkerConfig
+from .core.job import WorkerConfig
 
 # preferences.py lives inside the package, so __package__ is the add-on's module name, both as a plain add-on
 # ("jambatalk_blender") and as an extension ("bl_ext.<repo>.jambatalk_blender").

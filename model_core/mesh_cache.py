@@ -59,7 +59,7 @@ def _finite(value: float, what: str, *, positive: bool = False) -> float:
 
 
 @contextlib.contextmanager
-def _atomic_open(path: PathLike) -> Iterator[BinaryIO]:
+def atomic_open(path: PathLike) -> Iterator[BinaryIO]:
     """Yield a temp file next to ``path``; it replaces ``path`` only if the block succeeds."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -86,7 +86,7 @@ def write_pc2(path: PathLike, frames: np.ndarray, start_frame: float = 0.0, samp
     step = _finite(sample_rate, "sample_rate", positive=True)
     num_samples, num_points = data.shape[:2]
     header = _PC2_HEADER.pack(PC2_SIGNATURE, PC2_VERSION, num_points, start, step, num_samples)
-    with _atomic_open(path) as fh:
+    with atomic_open(path) as fh:
         fh.write(header)
         fh.write(data.astype("<f4", copy=False).tobytes())
 
@@ -125,7 +125,7 @@ def write_mdd(path: PathLike, frames: np.ndarray, fps: float) -> None:
     rate = _finite(fps, "fps", positive=True)
     num_frames, num_points = data.shape[:2]
     times = (np.arange(num_frames, dtype=np.float64) / rate).astype(">f4")
-    with _atomic_open(path) as fh:
+    with atomic_open(path) as fh:
         fh.write(_MDD_HEADER.pack(num_frames, num_points))
         fh.write(times.tobytes())
         fh.write(data.astype(">f4").tobytes())
@@ -153,5 +153,5 @@ def read_mdd(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
 def write_npy(path: PathLike, offsets: np.ndarray) -> None:
     """Save (T, V, 3) offsets as a little-endian float32 ``.npy`` (no pickle), atomically."""
     data = _validate_frames(offsets).astype("<f4", copy=False)
-    with _atomic_open(path) as fh:
+    with atomic_open(path) as fh:
         np.save(fh, data, allow_pickle=False)

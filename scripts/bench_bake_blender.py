@@ -1,19 +1,18 @@
-"""Bake benchmark, Blender side: the extension's apply path end to end with the real bpy module.
+"""Bake benchmark, Blender side: the extension's bake path end to end with the real bpy module.
 
 Builds a FLAME-sized (5023-vertex) mesh in an empty factory scene, makes the same synthetic 5-minute take as
-`scripts/bench_bake.py`, and runs what `BakeJob.apply` runs once the worker's offsets are in, without a worker:
-* shape keys: `bake_math.decompose` -> `timing.resample_to_scene` + `keyframes.reduce_keyframes` ->
-  `bpy_writers.bake_shape_keys` (shape keys, a new Action, one F-curve per key);
-* mesh cache: `timing.resample_to_scene` -> `bpy_writers.bake_mesh_cache` (PC2 file + Mesh Cache modifier).
+`scripts/bench_bake.py`, and runs exactly what a bake runs once the worker's result is in, without a worker:
+`bake_plan.plan_bake` (the pure plan: decompose / resample / reduce) -> `bpy_writers.write_plan`:
+* editable basis (SHAPE_KEYS): shape keys, a new Action, one F-curve per key;
+* mesh cache: a PC2 file + Mesh Cache modifier;
+* character re-bake: a 52-key ARKit character and a 60 s take of ARKit weights with the life layer, planned and
+  written again as Re-bake does (the target: under 1 s).
 Every repeat starts from a fresh scene. Then the scene is evaluated (depsgraph) on sampled frames, plus the frame
-numpy predicts to be worst, and compared with neutral + offsets. Settings are the operator's (`BakeSettings`);
-as the bake does, the run also passes the keyframe tolerance to the decomposition (``error_tolerance_m``: K chosen
-by the animator's tolerance too).
-Targets from the issue: shape-key bake <= 3 s, PC2 mode <= 1 s. Prints a table; the JSON
+numpy predicts to be worst, and compared with neutral + offsets. Settings are the operator's (`BakeOptions`).
+Targets: shape-key bake <= 3 s, PC2 mode <= 1 s, character re-bake < 1 s. Prints a table; the JSON
 (default bench_results/bake_blender.json) keeps one entry per bpy version and settings.
 
     .venv-blender/bin/python scripts/bench_bake_blender.py [--seconds 300] [--repeats 3] [--fps 30]
-        [--k-by-variance-only]
 """
 
 from __future__ import annotations
@@ -41,9 +40,12 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jambatalk_blender import bpy_writers, compat  # noqa: E402
-from jambatalk_blender.bake_job import BakeSettings  # noqa: E402
+from jambatalk_blender import bake_apply, bpy_writers, compat  # noqa: E402
 from jambatalk_blender.core import bake_math, keyframes, timing  # noqa: E402
+from jambatalk_blender.core.bake_plan import BakeOptions, clear_cache, plan_bake  # noqa: E402
+from jambatalk_blender.core.life import LifeSettings  # noqa: E402
+from jambatalk_blender.core.names import ARKIT_52  # noqa: E402
+from jambatalk_blender.core.take import Take  # noqa: E402
 from model_core.bench import cpu_model  # noqa: E402  (torch-free module)
 from scripts.bench_bake import (  # noqa: E402
     MODEL_FPS,
@@ -55,6 +57,8 @@ from scripts.bench_bake import (  # noqa: E402
 
 FIRST_FRAME = 1.0  # scene frame of the take's first sample (a strip starting at frame 1)
 TAKE = "bench"
+REBAKE_SECONDS = 60.0
+TARGET_REBAKE_S = 1.0
 
 
 # -- scene ---------------------------------------------------------------------------------------------------
@@ -121,40 +125,70 @@ SUB = "  "  # stage names starting with this are parts of the stage above them, 
 
 
 def shape_key_bake(obj: bpy.types.Object, scene: bpy.types.Scene, offsets: np.ndarray,
-                   settings: BakeSettings, k_by_tolerance: bool = False,
-                   ) -> tuple[dict, Laps, bake_math.Basis, np.ndarray, list]:
-    """(summary, stage laps, basis, scene-rate weights, curves): BakeJob.apply's SHAPE_KEYS branch."""
+                   settings: BakeOptions) -> tuple[dict, Laps, bake_math.Basis, np.ndarray, list]:
+    """(summary, stage laps, basis, scene-rate weights, curves): the bake's SHAPE_KEYS path (plan, then write)."""
     laps = Laps()
     scene_fps = timing.effective_fps(scene.render.fps, scene.render.fps_base)
-    k_rule = {"error_tolerance_m": settings.tolerance_m} if k_by_tolerance else {}
-    basis = bake_math.decompose(offsets, variance_target=settings.variance_target, max_keys=settings.max_keys,
-                                **k_rule)
-    laps.lap("decompose")
-    weights = timing.resample_to_scene(basis.weights, MODEL_FPS, scene_fps)
-    curves = keyframes.reduce_keyframes(weights, basis.scales, settings.tolerance_m, shapes=basis.shapes)
-    laps.lap("resample+reduce")
-    frames = timing.scene_frames(FIRST_FRAME, weights.shape[0])
+    clear_cache()  # a fresh bake: the decomposition is not cached yet
+    take = Take(TAKE, "vertices", offsets, MODEL_FPS, FIRST_FRAME)
+    plan = plan_bake(take, [bake_apply.target_mesh(obj)], settings, scene_fps, f"JT_{TAKE}_001")
+    laps.lap("plan (decompose, resample, reduce)")
     parts = {f"{SUB}shape keys": (compat, "add_shape_key"), f"{SUB}F-curves": (compat, "write_fcurve")}
     with time_calls(parts) as spent:
-        info = bpy_writers.bake_shape_keys(obj, basis, curves, frames, TAKE)
+        info = bpy_writers.write_plan(plan, [obj])
     laps.lap("bpy write")
     laps.wall.update(spent)
     laps.wall[f"{SUB}rest (Action, slot...)"] = laps.wall["bpy write"] - sum(spent.values())
+    # For the checks only (not timed): the same decomposition, and the plan's keys as reduced curves.
+    basis = bake_math.decompose(offsets, variance_target=settings.variance_target, max_keys=settings.max_keys,
+                                error_tolerance_m=settings.tolerance_m)
+    weights = timing.resample_to_scene(basis.weights, MODEL_FPS, scene_fps)
+    curves = [keyframes.KeyCurve(np.rint(c.frames - FIRST_FRAME).astype(np.int64), c.values)
+              for c in plan.objects[0].curves]
     return info, laps, basis, weights, curves
 
 
 def pc2_bake(obj: bpy.types.Object, scene: bpy.types.Scene, offsets: np.ndarray) -> tuple[dict, Laps, np.ndarray]:
-    """(summary, stage laps, scene-rate offsets): BakeJob.apply's MESH_CACHE branch."""
+    """(summary, stage laps, scene-rate offsets): the bake's MESH_CACHE path (plan, then write)."""
     laps = Laps()
     scene_fps = timing.effective_fps(scene.render.fps, scene.render.fps_base)
-    resampled = timing.resample_to_scene(offsets, MODEL_FPS, scene_fps)
-    laps.lap("resample")
+    take = Take(TAKE, "vertices", offsets, MODEL_FPS, FIRST_FRAME)
+    plan = plan_bake(take, [bake_apply.target_mesh(obj)], BakeOptions(mode="MESH_CACHE"), scene_fps,
+                     f"JT_{TAKE}_001")
+    laps.lap("plan (resample)")
     with time_calls({f"{SUB}PC2 file (fsync'd)": (bpy_writers, "write_pc2")}) as spent:
-        info = bpy_writers.bake_mesh_cache(obj, resampled, FIRST_FRAME, TAKE)
+        info = bpy_writers.write_plan(plan, [obj])
     laps.lap("bpy write")
     laps.wall.update(spent)
     laps.wall[f"{SUB}modifier + rest"] = laps.wall["bpy write"] - sum(spent.values())
-    return info, laps, resampled
+    return info, laps, plan.objects[0].mesh_cache
+
+
+def character_weights(seconds: float, seed: int = 0) -> np.ndarray:
+    """(T, 52) smooth speech-rate ARKit weights in [0, 1] at the model's rate (a stand-in for the worker's)."""
+    rng = np.random.default_rng(seed)
+    frames = int(seconds * MODEL_FPS)
+    t = np.arange(frames)[:, None] / MODEL_FPS
+    rates = rng.uniform(1.0, 5.0, (1, 52))
+    phases = rng.uniform(0, 2 * np.pi, (1, 52))
+    return (0.5 + 0.45 * np.sin(2 * np.pi * rates * t + phases)).astype(np.float32)
+
+
+def character_rebake(obj: bpy.types.Object, scene: bpy.types.Scene, seconds: float) -> tuple[dict, Laps]:
+    """A Character Shape Keys bake, then Re-bake's work with new settings: plan + remove + write, timed."""
+    scene_fps = timing.effective_fps(scene.render.fps, scene.render.fps_base)
+    take = Take("rebake", "weights", character_weights(seconds), MODEL_FPS, FIRST_FRAME, channels=ARKIT_52)
+    target = [bake_apply.target_mesh(obj)]
+    life = LifeSettings(seed=1)
+    bpy_writers.write_plan(plan_bake(take, target, BakeOptions(life=life), scene_fps, "JT_rebake_001"), [obj])
+    laps = Laps()
+    plan = plan_bake(take, target, BakeOptions(strength=0.7, smoothing_s=0.04, life=LifeSettings(seed=2)),
+                     scene_fps, "JT_rebake_001")
+    laps.lap("plan (smooth, map, life, reduce)")
+    bpy_writers.remove_bake("JT_rebake_001", "rebake", [obj])
+    info = bpy_writers.write_plan(plan, [obj])
+    laps.lap("bpy write")
+    return info, laps
 
 
 # -- checking what Blender shows -----------------------------------------------------------------------------
@@ -219,7 +253,7 @@ def with_total(stages: dict[str, float]) -> dict[str, float]:
 
 
 def measure(mode: str, repeats: int, take: np.ndarray, head: np.ndarray, fps: int, scratch: Path,
-            settings: BakeSettings, k_by_tolerance: bool) -> tuple[dict, Any, bpy.types.Object]:
+            settings: BakeOptions) -> tuple[dict, Any, bpy.types.Object]:
     """Run one mode ``repeats`` times, each from a fresh scene: (timings, last result, object)."""
     frames = timing.scene_frame_count(take.shape[0], MODEL_FPS, fps)
     wall, cpu, shares, result, obj = [], [], [], None, None
@@ -231,7 +265,7 @@ def measure(mode: str, repeats: int, take: np.ndarray, head: np.ndarray, fps: in
         result = None  # free the previous run's arrays first
         j0, cpu0 = busy_jiffies(), time.process_time()
         if mode == "SHAPE_KEYS":
-            result = shape_key_bake(obj, bpy.context.scene, take, settings, k_by_tolerance)
+            result = shape_key_bake(obj, bpy.context.scene, take, settings)
         else:
             result = pc2_bake(obj, bpy.context.scene, take)
         shares.append(foreign_share(j0, busy_jiffies(), time.process_time() - cpu0))
@@ -273,7 +307,24 @@ def check_pc2(obj: bpy.types.Object, head: np.ndarray, result: tuple, samples: i
             "eval_ms_per_frame": 1e3 * eval_s}
 
 
-def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeSettings, k_by_tolerance: bool,
+def measure_rebake(repeats: int, head: np.ndarray, fps: int) -> dict:
+    """Re-bake of a 60 s Character Shape Keys take on a 52-key character of ``head``'s size, ``repeats`` times."""
+    wall, cpu, keys = [], [], 0
+    rng = np.random.default_rng(1)
+    for _ in range(repeats):
+        obj = fresh_head(head, fps, int(REBAKE_SECONDS * fps))
+        obj.shape_key_add(name="Basis", from_mix=False)
+        for name in ARKIT_52:  # the keys' shapes do not matter to the bake, only their names and ranges
+            compat.add_shape_key(obj, name, head + rng.normal(0, 1e-3, head.shape).astype(np.float32))
+        info, laps = character_rebake(obj, bpy.context.scene, REBAKE_SECONDS)
+        keys = info["keyframes"]
+        wall.append(with_total(laps.wall))
+        cpu.append(with_total(laps.cpu))
+    return {"wall": summarise(wall), "cpu": summarise(cpu), "check": {"keyframes_written": keys,
+                                                                       "seconds": REBAKE_SECONDS}}
+
+
+def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeOptions,
         scratch: Path) -> dict:
     t0 = time.perf_counter()
     take, head = synthetic_take(seconds)
@@ -283,19 +334,22 @@ def run(seconds: float, repeats: int, fps: int, samples: int, settings: BakeSett
     modes: dict[str, dict] = {}
     for mode in ("SHAPE_KEYS", "MESH_CACHE"):
         load_before = os.getloadavg()
-        timings, result, obj = measure(mode, repeats, take, head, fps, scratch, settings, k_by_tolerance)
+        timings, result, obj = measure(mode, repeats, take, head, fps, scratch, settings)
         load_after = os.getloadavg()
         check = (check_shape_keys(obj, head, reference, result, samples) if mode == "SHAPE_KEYS"
                  else check_pc2(obj, head, result, samples))
         modes[mode] = {**timings, "check": check, "loadavg_before": load_before, "loadavg_after": load_after}
         print(f"  {mode}: best total {timings['wall']['total']['best_s']:.3f} s", flush=True)
+    modes["CHARACTER_REBAKE"] = measure_rebake(repeats, head, fps)
+    print(f"  CHARACTER_REBAKE: best total {modes['CHARACTER_REBAKE']['wall']['total']['best_s']:.3f} s", flush=True)
     return {
         "bpy": bpy.app.version_string,
         "take": {"seconds": seconds, "model_frames": int(take.shape[0]), "vertices": int(take.shape[1]),
                  "model_fps": MODEL_FPS, "scene_fps": fps, "scene_frames": int(reference.shape[0])},
         "settings": {"variance_target": settings.variance_target, "max_keys": settings.max_keys,
-                     "tolerance_m": settings.tolerance_m, "k_by_tolerance": k_by_tolerance},
-        "targets_s": {"SHAPE_KEYS": TARGET_BAKE_S, "MESH_CACHE": TARGET_PC2_S},
+                     "tolerance_m": settings.tolerance_m, "k_by_tolerance": True},
+        "targets_s": {"SHAPE_KEYS": TARGET_BAKE_S, "MESH_CACHE": TARGET_PC2_S,
+                      "CHARACTER_REBAKE": TARGET_REBAKE_S},
         "modes": modes,
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "numpy": np.__version__},
@@ -314,6 +368,8 @@ def stage_lines(m: dict, target: float) -> list[str]:
 
 
 def check_lines(mode: str, c: dict, tolerance_m: float) -> list[str]:
+    if mode == "CHARACTER_REBAKE":
+        return [f"  {c['seconds']:g} s take, 52 ARKit keys + life layer: {c['keyframes_written']} keyframes written"]
     if mode == "MESH_CACHE":
         return [f"  {c['frames_written']} frames, {c['pc2_bytes'] / 2**20:.0f} MiB; max error on "
                 f"{c['frames_checked']} evaluated frames: {1e3 * c['error_max_m_blender_vs_take']:.6f} mm",
@@ -338,10 +394,13 @@ def table(report: dict) -> str:
              f"{'yes' if st.get('k_by_tolerance') else 'no'}",
              "cpu s = median CPU seconds of this process (all threads)"]
     for mode, m in report["modes"].items():
-        load = ", ".join(f"{x:.2f}" for x in m["loadavg_after"])
-        busy = [s for s in m["foreign_share"] if s is not None]
-        busy_text = f"; other processes used {100 * statistics.mean(busy):.0f} % of the CPUs" if busy else ""
-        lines += ["", f"{mode} (load average before: {m['loadavg_before'][0]:.2f}, after: {load}{busy_text})"]
+        if "loadavg_after" in m:
+            load = ", ".join(f"{x:.2f}" for x in m["loadavg_after"])
+            busy = [s for s in m["foreign_share"] if s is not None]
+            busy_text = f"; other processes used {100 * statistics.mean(busy):.0f} % of the CPUs" if busy else ""
+            lines += ["", f"{mode} (load average before: {m['loadavg_before'][0]:.2f}, after: {load}{busy_text})"]
+        else:
+            lines += ["", mode]
         lines += stage_lines(m, report["targets_s"][mode])
         lines += check_lines(mode, m["check"], st["tolerance_m"])
     return "\n".join(lines)
@@ -363,7 +422,7 @@ def save(report: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = BakeSettings()
+    defaults = BakeOptions(mode="SHAPE_KEYS")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=300.0, help="take length (default 5 minutes)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -372,15 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance", type=float, default=defaults.tolerance_m, help="metres")
     parser.add_argument("--variance-target", type=float, default=defaults.variance_target)
     parser.add_argument("--max-keys", type=int, default=defaults.max_keys)
-    parser.add_argument("--k-by-variance-only", dest="k_by_tolerance", action="store_false",
-                        help="choose K by the variance target alone (the bake also uses the tolerance)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench_results" / "bake_blender.json")
     args = parser.parse_args(argv)
-    settings = BakeSettings(tolerance_m=args.tolerance, variance_target=args.variance_target,
+    settings = BakeOptions(mode="SHAPE_KEYS", tolerance_m=args.tolerance, variance_target=args.variance_target,
                             max_keys=args.max_keys)
     with tempfile.TemporaryDirectory(prefix="jt-bench-bake-") as scratch:
-        report = run(args.seconds, max(1, args.repeats), args.fps, args.samples, settings, args.k_by_tolerance,
-                     Path(scratch))
+        report = run(args.seconds, max(1, args.repeats), args.fps, args.samples, settings, Path(scratch))
         bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # let go of the scratch .blend
     print(table(report))
     save(report, args.out)

@@ -30,8 +30,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jambatalk_blender.core.worker_client import LocalWorker, WorkerClient  # noqa: E402
-from model_core.bench import cpu_model, foreign_cpu_share  # noqa: E402
+from jambatalk_blender.core.local_worker import LocalWorker  # noqa: E402
+from jambatalk_blender.core.worker_client import WorkerClient  # noqa: E402
+from model_core.bench import cpu_model, describe_load, load_now  # noqa: E402
 from scripts.make_demo_audio import synth_utterance  # noqa: E402
 
 
@@ -93,11 +94,6 @@ def summarise(runs: list[dict]) -> dict:
     return {"runs": runs, **{f"median_{k}": v for k, v in median.items()},
             "best_overhead_s": min(r["overhead_s"] for r in runs), "overhead_fraction": fraction,
             "result_mb": runs[0]["result_mb"], "target_fraction": TARGET, "pass": fraction <= TARGET}
-
-
-def load_now() -> dict:
-    return {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "foreign_cpu_share": foreign_cpu_share(1.0)}
 
 
 TARGET = 0.10  # overhead / compute, from the issue
@@ -196,10 +192,7 @@ def main() -> int:
           f"{tp['concurrent_audio_s_per_s']:>9.1f} audio-s/s")
     print(f"{'longest wait in queue (concurrent)':46} {tp['max_queued_s']:>9.3f} s")
     for when in ("before", "after"):
-        load = machine[f"load_{when}"]
-        share = load["foreign_cpu_share"]
-        print(f"{'machine load ' + when:46} loadavg {' '.join(f'{v:.2f}' for v in load['loadavg'] or [])}; "
-              f"other processes {'?' if share is None else f'{100 * share:.0f} %'} of the CPUs")
+        print(f"{'machine load ' + when:46} {describe_load(machine[f'load_{when}'])}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
     print(f"JSON: {args.json}")

@@ -34,7 +34,7 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jambatalk_blender.core.worker_client import LocalWorker  # noqa: E402
+from jambatalk_blender.core.local_worker import LocalWorker  # noqa: E402
 
 HANG_S = 15.0
 

@@ -2,15 +2,17 @@
 export, render, preview.
 
 It drives the extension exactly as an animator would: the add-on is enabled, its preferences point at a local
-worker (the main venv's Python and the demo checkpoint), the head is the active object, a sound strip holds
-the take, and `bpy.ops.jambatalk.animate_from_audio()` bakes editable shape keys. Then the file is saved,
-exported with the add-on's FBX and Alembic operators, and rendered with Cycles on the CPU.
+worker (the main venv's Python and the shipped ARKit model), two characters with ARKit-named shape keys stand
+side by side (the voice's MakeHuman face, active, and a differently built one that shares only the key names,
+selected), a sound strip holds the take, and `bpy.ops.jambatalk.animate_from_audio()` drives both characters'
+own keys (Character Shape Keys, with the life layer). Then the file is saved, exported with the add-on's FBX,
+Alembic and glTF operators, and rendered with Cycles on the CPU.
 
     python scripts/demo_blender.py --take demo_output --checkpoint models/demo/jambatalk-demo-small.safetensors \
         --worker-python .venv/bin/python [--no-video] [--stills 6]
 
-`--take` is the folder `python -m model_core.synth.demo_take` wrote (demo.wav, demo_head.obj, demo_truth.json);
-every output goes there too.
+`--take` is the folder `python -m model_core.corpus.demo_take` wrote (demo.wav, demo_truth.json,
+demo_characters.npz); every output goes there too.
 """
 
 from __future__ import annotations
@@ -66,20 +68,6 @@ class Stages:
 
 
 # -- the scene ---------------------------------------------------------------------------------------------
-def read_obj(path: Path) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """Vertices and faces of a plain OBJ, in file order (the model's vertex order must survive exactly)."""
-    vertices, faces = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "v":
-            vertices.append([float(x) for x in parts[1:4]])
-        elif parts[0] == "f":
-            faces.append(tuple(int(p.split("/")[0]) - 1 for p in parts[1:]))
-    return np.asarray(vertices, dtype=np.float32), faces
-
-
 def skin_material() -> bpy.types.Material:
     material = bpy.data.materials.new("demo skin")
     material.diffuse_color = SKIN  # what Workbench shows
@@ -90,21 +78,26 @@ def skin_material() -> bpy.types.Material:
     return material
 
 
-def add_head(scene: bpy.types.Scene, obj_path: Path) -> bpy.types.Object:
-    vertices, faces = read_obj(obj_path)
-    mesh = bpy.data.meshes.new("demo head")
-    mesh.from_pydata(vertices.tolist(), [], faces)
+def add_character(scene: bpy.types.Scene, name: str, neutral: np.ndarray, faces: np.ndarray, deltas: np.ndarray,
+                  key_names: list[str], x: float) -> bpy.types.Object:
+    """A mesh with a Basis and one ARKit-named shape key per delta, standing at ``x`` metres."""
+    from jambatalk_blender import compat
+
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata(neutral.tolist(), [], [tuple(int(i) for i in f if i >= 0) for f in faces])
     mesh.update()
     mesh.polygons.foreach_set("use_smooth", np.ones(len(mesh.polygons), dtype=bool))
     mesh.materials.append(skin_material())
-    head = bpy.data.objects.new("demo head", mesh)
-    # The model's frame is y up, z forward (VOCASET); Blender's is z up: turn the object, not the vertices, so
-    # the offsets the model predicts apply to the mesh's own coordinates unchanged.
-    head.rotation_euler = (math.pi / 2, 0.0, 0.0)
-    scene.collection.objects.link(head)
-    bpy.context.view_layer.objects.active = head
-    head.select_set(True)
-    return head
+    obj = bpy.data.objects.new(name, mesh)
+    # The head's frame is y up, z forward; Blender's is z up: turn the object, not the vertices.
+    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    obj.location = (x, 0.0, 0.0)
+    scene.collection.objects.link(obj)
+    obj.shape_key_add(name="Basis", from_mix=False)
+    for key_name, delta in zip(key_names, deltas, strict=True):
+        compat.add_shape_key(obj, key_name, neutral + delta, 0.0, 1.0, 0.0)
+    obj.select_set(True)
+    return obj
 
 
 def look_at(location: np.ndarray) -> tuple[float, float, float]:
@@ -116,7 +109,7 @@ def look_at(location: np.ndarray) -> tuple[float, float, float]:
 def add_camera_and_lights(scene: bpy.types.Scene) -> None:
     camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
     camera.data.type = "ORTHO"
-    camera.data.ortho_scale = 0.17
+    camera.data.ortho_scale = 0.40
     # A three-quarter view a little from the speaker's left: the lips, jaw and chin read in profile and front.
     turn = math.radians(CAMERA_TURN_DEG)
     camera.location = (0.6 * math.sin(turn), -0.6 * math.cos(turn), -0.02)
@@ -137,17 +130,25 @@ def add_camera_and_lights(scene: bpy.types.Scene) -> None:
     scene.world = world
 
 
-def build_scene(take: Path, truth: dict) -> tuple[bpy.types.Scene, bpy.types.Object]:
+def build_scene(take: Path, truth: dict) -> tuple[bpy.types.Scene, list[bpy.types.Object], list[dict]]:
+    """The scene: both characters (the first active), camera and lights, the take as a sound strip."""
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # keeps the enabled add-on
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 30, 1.0
     scene.frame_start, scene.frame_end = 1, int(truth["frames"])
-    head = add_head(scene, take / "demo_head.obj")
+    with np.load(take / "demo_characters.npz", allow_pickle=False) as data:
+        key_names = [str(n) for n in data["names"]]
+        voice = add_character(scene, "voice face", data["a_neutral"], data["a_faces"], data["a_deltas"], key_names,
+                              -0.10)
+        other = add_character(scene, "second character", data["b_neutral"], data["b_faces"], data["b_deltas"],
+                              key_names, 0.11)
+        other_marks = {str(k): int(v) for k, v in zip(data["b_landmark_names"], data["b_landmarks"], strict=True)}
+    bpy.context.view_layer.objects.active = voice
     add_camera_and_lights(scene)
     from jambatalk_blender import compat
 
     compat.new_sound_strip(scene, STRIP, str(take / "demo.wav"), channel=1, frame_start=1)
-    return scene, head
+    return scene, [voice, other], [truth["landmarks"], other_marks]
 
 
 # -- the add-on --------------------------------------------------------------------------------------------
@@ -167,16 +168,19 @@ def bake(scene: bpy.types.Scene) -> None:
     settings = scene.jambatalk
     settings.source = "STRIP"
     settings.strip_name = STRIP
-    settings.output_mode = "SHAPE_KEYS"
+    settings.output_mode = "CHARACTER"
+    settings.drive_selected = True
+    settings.life_enabled = True
     if bpy.ops.jambatalk.animate_from_audio() != {"FINISHED"}:
         raise RuntimeError("The bake did not finish (see the message above).")
+    print("[demo] " + bpy.context.window_manager.jambatalk_stage.replace("\n", "\n[demo] "), flush=True)
 
 
-def measured_curves(scene: bpy.types.Scene, head: bpy.types.Object, truth: dict) -> dict[str, np.ndarray]:
+def measured_curves(scene: bpy.types.Scene, head: bpy.types.Object, truth: dict,
+                    marks: dict) -> dict[str, np.ndarray]:
     """Jaw opening and lip gap (mm) of the evaluated mesh at every frame of the take, as the truth measures them."""
     from jambatalk_blender import compat
 
-    marks = truth["landmarks"]
     neutral = compat.neutral_coordinates(head)
     rest = float(np.linalg.norm(neutral[marks["chin"]] - neutral[marks["nose_tip"]]))
     jaw, gap = [], []
@@ -216,6 +220,7 @@ def still_frames(truth: dict, count: int) -> list[int]:
 
 def render_stills(scene: bpy.types.Scene, frames: list[int], out: Path) -> list[Path]:
     use_cycles(scene, size=360, samples=12)
+    scene.render.resolution_x = 720  # both characters side by side
     scene.render.image_settings.file_format = "PNG"
     paths = []
     for k in frames:
@@ -238,7 +243,7 @@ def render_video(blend: Path, path: Path, engine: str) -> None:
         scene.display.shading.light = "STUDIO"
         scene.display.shading.color_type = "MATERIAL"
         scene.display.shading.show_backface_culling = True  # the open mouth shows dark, not the inside of the head
-        scene.render.resolution_x = scene.render.resolution_y = 360
+        scene.render.resolution_x, scene.render.resolution_y = 720, 360
     settings = scene.render.image_settings
     if hasattr(settings, "media_type"):  # 5.0 moved video out of file_format
         settings.media_type = "VIDEO"
@@ -272,7 +277,7 @@ def video_in_subprocess(blend: Path, path: Path) -> str:
     return "no video: " + "; ".join(problems)
 
 
-def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured: dict, path: Path) -> None:
+def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -280,31 +285,36 @@ def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured
 
     fps = truth["fps"]
     seconds = np.arange(int(truth["frames"])) / fps
-    figure = plt.figure(figsize=(13, 7.2), dpi=100)
-    grid = figure.add_gridspec(3, len(stills), height_ratios=[1.5, 1, 1], hspace=0.35, wspace=0.04)
+    cols = (len(stills) + 1) // 2 if len(stills) > 3 else len(stills)  # two rows of wide stills
+    still_rows = (len(stills) + cols - 1) // cols
+    figure = plt.figure(figsize=(13, 4.2 * still_rows / 2 * 2 + 5.0), dpi=100)
+    grid = figure.add_gridspec(still_rows + 2, cols, height_ratios=[1.3] * still_rows + [1, 1], hspace=0.35,
+                               wspace=0.04)
     for i, (still, k) in enumerate(zip(stills, frames, strict=True)):
-        ax = figure.add_subplot(grid[0, i])
+        ax = figure.add_subplot(grid[i // cols, i % cols])
         ax.imshow(plt.imread(still))
         ax.set_axis_off()
         phone = next((p["symbol"] for p in truth["phones"] if p["start"] <= k / fps < p["end"]), "")
         ax.set_title(f"{k / fps:.2f} s  /{phone}/", fontsize=10)
     for row, (key, label) in enumerate((("jaw_opening_mm", "jaw opening (mm)"), ("lip_gap_mm", "lip gap (mm)")),
-                                       start=1):
+                                       start=still_rows):
         ax = figure.add_subplot(grid[row, :])
         for a, b in truth["bilabial_closures"]:
             ax.axvspan(a, b, color="#f3c64c", alpha=0.35, lw=0)
         ax.plot(seconds, truth[key], color="#444444", lw=1.6, label=truth.get("truth_label", "truth"))
-        ax.plot(seconds, measured[key], color="#d1495b", lw=1.6, label="JambaTalk model, baked in Blender")
+        ax.plot(seconds, measured[0][key], color="#d1495b", lw=1.6, label="the voice's face (left), baked")
+        ax.plot(seconds, measured[1][key], color="#2e7d32", lw=1.2, ls="-.",
+                label="second character (right), same bake by key names")
         for k in frames:
             ax.axvline(k / fps, color="#2e86ab", lw=0.8, ls="--")
         ax.set_ylabel(label)
         ax.set_xlim(0, seconds[-1])
         ax.grid(alpha=0.25)
-        if row == 1:
+        if row == still_rows:
             ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
         else:
             ax.set_xlabel("seconds (yellow: p / b / m closures)")
-    r = float(np.corrcoef(truth["jaw_opening_mm"], measured["jaw_opening_mm"])[0, 1])
+    r = float(np.corrcoef(truth["jaw_opening_mm"], measured[0]["jaw_opening_mm"])[0, 1])
     what = truth.get("title", f"an unseen speaker ({truth['speaker']}), a new sentence")
     figure.suptitle(f"Audio in, animation out: {what}, jaw correlation {r:.2f}", fontsize=12)
     figure.savefig(path, bbox_inches="tight")
@@ -335,7 +345,8 @@ def main() -> int:
     made: dict[str, Path] = {}
     with stages.stage("enable add-on, build scene"):
         enable_addon(args.worker_python, Path(args.checkpoint).resolve())
-        scene, head = build_scene(take, truth)
+        scene, characters, marks = build_scene(take, truth)
+        head = characters[0]
     try:
         with stages.stage("bake (worker start + animate)"):
             bake(scene)
@@ -348,8 +359,14 @@ def main() -> int:
         with stages.stage("export Alembic"):
             made["abc"] = take / "demo.abc"
             bpy.ops.jambatalk.export_alembic(filepath=str(made["abc"]))
+        with stages.stage("export glTF"):
+            made["glb"] = take / "demo.glb"
+            bpy.ops.jambatalk.export_gltf(filepath=str(made["glb"]))
+        with stages.stage("export Live Link CSV"):
+            made["csv"] = take / "demo_live_link.csv"
+            bpy.ops.jambatalk.export_live_link(filepath=str(made["csv"]))
         with stages.stage("measure the baked curves"):
-            measured = measured_curves(scene, head, truth)
+            measured = [measured_curves(scene, obj, truth, m) for obj, m in zip(characters, marks, strict=True)]
         with stages.stage("render stills"):
             frames = still_frames(truth, args.stills)
             stills = render_stills(scene, frames, take)
@@ -368,12 +385,15 @@ def main() -> int:
     key = head.data.shape_keys
     keys = [kb.name for kb in key.key_blocks[1:]] if key else []
     action = key.animation_data.action.name if key and key.animation_data and key.animation_data.action else "-"
-    r = float(np.corrcoef(truth["jaw_opening_mm"], measured["jaw_opening_mm"])[0, 1])
+    r = float(np.corrcoef(truth["jaw_opening_mm"], measured[0]["jaw_opening_mm"])[0, 1])
+    r_second = float(np.corrcoef(truth["jaw_opening_mm"], measured[1]["jaw_opening_mm"])[0, 1])
     summary = {"outputs": {k: str(v) for k, v in made.items()}, "stages_s": stages.seconds,
-               "shape_keys": len(keys), "action": action, "frames": truth["frames"], "jaw_pearson_in_blender": r}
+               "shape_keys": len(keys), "action": action, "frames": truth["frames"], "jaw_pearson_in_blender": r,
+               "jaw_pearson_second_character": r_second,
+               "second_character_vertices": len(characters[1].data.vertices)}
     (take / "demo_summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(f"[demo] baked {len(keys)} shape keys ({keys[0] if keys else '-'} ...) in Action '{action}' over "
-          f"{truth['frames']} frames; jaw opening vs truth: r = {r:.3f}")
+          f"{truth['frames']} frames; jaw opening vs truth: r = {r:.3f} (second character: {r_second:.3f})")
     print("[demo] stages:\n" + stages.table())
     for kind, path in made.items():
         print(f"[demo] {kind:<8}{path}  ({path.stat().st_size / 1e6:.2f} MB)")

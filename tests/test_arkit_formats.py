@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model_core.arkit_formats import (
-    LIVE_LINK_FACE_CHANNELS,
-    arkit_columns,
-    read_live_link_csv,
-    timecode,
-    write_live_link_csv,
-)
+from jambatalk_blender.core.livelink import LIVE_LINK_FACE_CHANNELS, arkit_columns, timecode
+from model_core.arkit_formats import read_live_link_csv, write_live_link_csv
 from model_core.checkpoint import CheckpointInfo, save_checkpoint
 from model_core.cli import main as cli_main
 from model_core.heads import load_head

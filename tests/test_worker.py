@@ -29,12 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter1d
 
-from jambatalk_blender.core.worker_client import (
+from jambatalk_blender.core.local_worker import LocalWorker
+from jambatalk_blender.core.worker_client import WorkerClient
+from jambatalk_blender.core.worker_errors import (
     JobCancelledByUser,
-    LocalWorker,
     WaitTimeout,
     WorkerAuthError,
-    WorkerClient,
     WorkerError,
     WorkerNotRunning,
     WorkerRequestError,

@@ -22,20 +22,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jambatalk_blender.core.worker_client import (
-    MAX_NPY_HEADER_BYTES,
+from jambatalk_blender.core.local_worker import LocalWorker
+from jambatalk_blender.core.npy_reader import parse_npy_header
+from jambatalk_blender.core.protocol import MAX_NPY_HEADER_BYTES
+from jambatalk_blender.core.worker_client import WorkerClient, encode_params, private_directory
+from jambatalk_blender.core.worker_errors import (
     JobCancelledByUser,
-    LocalWorker,
     VertexCountMismatch,
     WorkerAuthError,
-    WorkerClient,
     WorkerError,
     WorkerNotRunning,
     WorkerStartError,
     check_vertex_count,
-    encode_params,
-    parse_npy_header,
-    private_directory,
 )
 from tests import worker_fixtures as wf
 from tests.worker_fixtures import VERTICES

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jambatalk_blender.core.worker_client import LocalWorker, WorkerStartError
+from jambatalk_blender.core.local_worker import LocalWorker
+from jambatalk_blender.core.worker_errors import WorkerStartError
 from model_core.audio_io import AudioError, decode_audio_bytes
 from model_core.worker.app import FileResults, WorkerSettings
 from model_core.worker.hosts import HostPolicy

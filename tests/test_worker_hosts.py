@@ -48,7 +48,8 @@ def test_wildcard_policy() -> None:
 NAMESPACE_SCRIPT = r"""
 import http.client, json, os, sys, tempfile
 sys.path.insert(0, os.environ["REPO"])
-from jambatalk_blender.core.worker_client import LocalWorker, WorkerClient
+from jambatalk_blender.core.local_worker import LocalWorker
+from jambatalk_blender.core.worker_client import WorkerClient
 
 checkpoint, bind = sys.argv[1], sys.argv[2]
 with tempfile.NamedTemporaryFile("w", suffix=".token", delete=False) as f:

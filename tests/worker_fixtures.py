@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jambatalk_blender.core.worker_client import LocalWorker
+from jambatalk_blender.core.local_worker import LocalWorker
 
 REPO = Path(__file__).resolve().parents[1]
 VERTICES = 40

@@ -48,6 +48,22 @@ def make_checkpoint(folder: Path, vertices: int = VERTICES) -> Path:
     return path
 
 
+def make_arkit_checkpoint(folder: Path, vertices: int = VERTICES) -> Path:
+    """A tiny random blendshape model with the 52 ARKit channels and a random head basis, served as "arkit"."""
+    path = folder / "arkit.safetensors"
+    code = ("import sys, torch; from model_core.checkpoint import CheckpointInfo, save_checkpoint; "
+            "from tests.conftest import make_model, tiny_config; "
+            "from jambatalk_blender.core.names import ARKIT_52; v = int(sys.argv[2]); "
+            "m = make_model(tiny_config(vertex_count=v, output_kind='blendshapes', "
+            "blendshape_names=list(ARKIT_52)), head_std=0.3); "
+            "torch.nn.init.constant_(m.output_map.bias, 0.4); "
+            "m.set_blendshape_basis(torch.randn(52, v, 3, generator=torch.Generator().manual_seed(0)) * 0.01); "
+            "save_checkpoint(sys.argv[1], m, CheckpointInfo(config=m.config))")
+    subprocess.run([WORKER_PYTHON, "-c", code, str(path), str(vertices)], cwd=REPO, check=True,
+                   env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    return path
+
+
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
     if not Path(WORKER_PYTHON).is_file():
@@ -55,16 +71,23 @@ def checkpoint(tmp_path_factory) -> Path:
     return make_checkpoint(tmp_path_factory.mktemp("checkpoint"))
 
 
+@pytest.fixture(scope="session")
+def arkit_checkpoint(checkpoint) -> Path:
+    return make_arkit_checkpoint(checkpoint.parent)
+
+
 def configure(prefs, checkpoint: Path) -> None:
+    """The local worker serves the tiny vertex model ("tiny", the default) and the ARKit one ("arkit")."""
     prefs.worker_mode = "LOCAL"
     prefs.worker_python = WORKER_PYTHON
     prefs.worker_root = str(REPO)
     prefs.checkpoint = str(checkpoint)
+    prefs.extra_checkpoints = str(checkpoint.parent / "arkit.safetensors")
     prefs.device = "cpu"
 
 
 @pytest.fixture(scope="session")
-def addon(checkpoint):
+def addon(checkpoint, arkit_checkpoint):
     """The add-on enabled as a plain add-on module from this checkout, configured for the tiny worker."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the worker: steady timings on a shared CI box
     module = addon_utils.enable(ADDON, default_set=True, handle_error=None)

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from conftest import VERTICES, grid_coordinates, make_head, needs_audio, write_wav
 
-from jambatalk_blender import audio_source, bake_job, bpy_writers, compat
+from jambatalk_blender import audio_source, bake_apply, bpy_writers, compat
 from jambatalk_blender.bpy_writers import BakeError
-from jambatalk_blender.core import bake_math, keyframes, timing
+from jambatalk_blender.core import bake_plan, keyframes, timing
+from jambatalk_blender.core.job import BakeJob, JobRequest, WorkerConfig
+from jambatalk_blender.core.take import Take
 
 
 def add_strip(scene, wav, frame_start=10, trim_start=7, trim_end=5, sound_offset=0.0):
@@ -23,12 +25,20 @@ def add_strip(scene, wav, frame_start=10, trim_start=7, trim_end=5, sound_offset
     return strip
 
 
-def run_job(ops_module, scene, obj, source, **settings) -> bake_job.BakeJob:
-    job = bake_job.BakeJob(ops_module.MANAGER, _config(), source, len(obj.data.vertices),
-                           bake_job.BakeSettings(**settings)).start()
+def request(obj, mode="SHAPE_KEYS", take_name="", model=None) -> JobRequest:
+    return JobRequest(mode=mode, take_name=take_name, model=model, vertex_count=len(obj.data.vertices),
+                      key_names=bake_apply.user_key_names(obj))
+
+
+def run_job(ops_module, scene, obj, source, mode="SHAPE_KEYS", take_name="", model=None, config=None,
+            **settings) -> BakeJob:
+    """A job through the worker, then the bake with the scene's settings (``settings`` set on scene.jambatalk)."""
+    for name, value in settings.items():
+        setattr(scene.jambatalk, name, value)
+    job = BakeJob(ops_module.MANAGER, config or _config(), source, request(obj, mode, take_name, model)).start()
     status = job.wait(timeout=120)
     assert status.state == "done", status.error
-    job.info = job.apply(obj, scene)
+    job.info = bake_apply.apply_take(bpy.context, job.take, job.mode, obj)
     return job
 
 
@@ -40,7 +50,7 @@ def _config():
 def expected_positions(job) -> tuple[np.ndarray, np.ndarray]:
     """(scene frames, template + worker offsets resampled to the scene rate) the bake must reproduce."""
     scene_fps = job.info["scene_fps"]
-    offsets = timing.resample_to_scene(job.offsets, job.meta["fps"], scene_fps)
+    offsets = timing.resample_to_scene(job.take.data, job.take.fps, scene_fps)
     frames = timing.scene_frames(job.info["first_frame"], offsets.shape[0])
     return frames, grid_coordinates()[None] + offsets
 
@@ -64,18 +74,15 @@ def test_remote_worker_sends_float16_and_the_bake_matches_the_local_one(scene, o
     obj = make_head()
     source = audio_source.from_strip(scene, add_strip(scene, wav_path))
     local = run_job(ops_module, scene, obj, source, take_name="local")
-    assert local.offsets.dtype == np.float32
+    assert local.take.data.dtype == np.float32
     client = ops_module.MANAGER.local.client  # the same worker, reached as a remote one: URL + token, no file handoff
-    remote = bake_job.WorkerConfig(mode="REMOTE", url=client.url, token=client.token)
-    job = bake_job.BakeJob(ops_module.MANAGER, remote, source, VERTICES, bake_job.BakeSettings(take_name="remote"))
-    status = job.start().wait(timeout=120)
-    assert status.state == "done", status.error
-    assert job.offsets.dtype == np.float32  # widened on the job's thread
-    scale = float(np.abs(local.offsets).max())
-    assert not np.array_equal(job.offsets, local.offsets)  # it really travelled as float16 ...
-    np.testing.assert_allclose(job.offsets, local.offsets, atol=1e-3 * scale)  # ... at float16's precision
-    info = job.apply(obj, scene)
-    assert info["action"] == "JT_remote_001"
+    remote = WorkerConfig(mode="REMOTE", url=client.url, token=client.token)
+    job = run_job(ops_module, scene, obj, source, take_name="remote", config=remote)
+    assert job.take.data.dtype == np.float32  # widened on the job's thread
+    scale = float(np.abs(local.take.data).max())
+    assert not np.array_equal(job.take.data, local.take.data)  # it really travelled as float16 ...
+    np.testing.assert_allclose(job.take.data, local.take.data, atol=1e-3 * scale)  # ... at float16's precision
+    assert job.info["action"] == "JT_remote_001"
 
 
 @needs_audio
@@ -90,12 +97,11 @@ def test_shape_keys_reproduce_worker_offsets_at_scene_fps(scene, ops_module, wav
     assert source.start_s == pytest.approx(t0)
     assert source.end_s == pytest.approx(t0 + strip.frame_final_duration / eff)
     assert source.first_frame == strip.frame_final_start
-    job = run_job(ops_module, scene, obj, source, take_name="t", timing_offset_frames=2)
+    job = run_job(ops_module, scene, obj, source, take_name="t", timing_offset=2)
     info = job.info
     assert info["first_frame"] == strip.frame_final_start + 2
     assert info["scene_fps"] == pytest.approx(eff)
-    assert job.meta["start_s"] == pytest.approx(source.start_s, abs=1e-6)
-    expected_frames = timing.scene_frame_count(job.offsets.shape[0], job.meta["fps"], eff)
+    expected_frames = timing.scene_frame_count(job.take.n_frames, job.take.fps, eff)
     key = obj.data.shape_keys
     assert key.animation_data.action.name == info["action"] == "JT_t_001"
     fcurves = compat.action_fcurves(key.animation_data.action)
@@ -105,7 +111,7 @@ def test_shape_keys_reproduce_worker_offsets_at_scene_fps(scene, ops_module, wav
     assert all(kp.interpolation == "LINEAR" for fc in fcurves for kp in fc.keyframe_points)
     bound = info["error_max_m"] + info["tolerance_m"] + 2e-6
     check_frames(scene, obj, job, bound)
-    assert abs(job.offsets).max() > 1e-3  # the test would be vacuous on a still face
+    assert abs(job.take.data).max() > 1e-3  # the test would be vacuous on a still face
 
 
 @needs_audio
@@ -182,16 +188,16 @@ def test_cancel_writes_nothing_and_the_worker_stays_usable(scene, ops_module, tm
     obj = make_head()
     long_wav = write_wav(tmp_path / "long.wav", 40.0, seed=3)
     source = audio_source.from_file(str(long_wav), 1)
-    job = bake_job.BakeJob(ops_module.MANAGER, _config(), source, VERTICES, bake_job.BakeSettings()).start()
+    job = BakeJob(ops_module.MANAGER, _config(), source, request(obj)).start()
     job.cancel()
     assert job.poll().state == "cancelled"
     final = job.join(timeout=60)
     assert final.state == "cancelled" and "cancelled" in final.error
-    with pytest.raises(BakeError, match="cancelled"):
-        job.apply(obj, scene)
+    with pytest.raises(BakeError, match="no result"):
+        bake_apply.apply_take(bpy.context, job.take, job.mode, obj)
     assert obj.data.shape_keys is None
     # A job cancelled while the worker runs it: the worker is told (DELETE) and keeps serving.
-    job = bake_job.BakeJob(ops_module.MANAGER, _config(), source, VERTICES, bake_job.BakeSettings()).start()
+    job = BakeJob(ops_module.MANAGER, _config(), source, request(obj)).start()
     while job.poll().state == "starting" or job.poll().stage in ("connecting to the worker",):
         pass
     job.cancel()
@@ -218,33 +224,37 @@ def c_output(capfd) -> str:
     return captured.out + captured.err
 
 
-def test_shape_key_writer_stores_every_key_exactly_and_quietly(capfd):
-    """bake_shape_keys alone (no worker): each curve's keys land as given, LINEAR, on the Key's Action, and
+def test_plan_writer_stores_every_key_exactly_and_quietly(capfd):
+    """write_plan alone (no worker): each planned curve's keys land as given, LINEAR, on the Key's Action, and
     Blender prints no RNA warning (reading a new Action's unset id_root printed one on 4.2)."""
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     obj = make_head()
     frames = np.linspace(0.0, 2.0 * np.pi, 40)
     bumps = np.stack([np.sin(frames), np.cos(3 * frames)], axis=1)  # (F, 2) weights of two smooth fields
     fields = np.random.default_rng(3).normal(0.0, 2e-3, (2, VERTICES * 3))
-    basis = bake_math.decompose((bumps @ fields).reshape(-1, VERTICES, 3), variance_target=1.0, max_keys=2)
-    curves = keyframes.reduce_keyframes(basis.weights, basis.scales, 1e-5)
+    take = Take("quiet", "vertices", (bumps @ fields).reshape(-1, VERTICES, 3), fps=24.0, first_frame=5.0)
+    options = bake_plan.BakeOptions(mode="SHAPE_KEYS", tolerance_m=1e-5, variance_target=1.0, max_keys=2)
+    plan = bake_plan.plan_bake(take, [bake_apply.target_mesh(obj)], options, 24.0, "JT_quiet_001")
     capfd.readouterr()
-    info = bpy_writers.bake_shape_keys(obj, basis, curves, timing.scene_frames(5.0, frames.size), "quiet")
+    info = bpy_writers.write_plan(plan, [obj])
     assert "id_root" not in c_output(capfd)
     action = obj.data.shape_keys.animation_data.action
     if "id_root" in action.bl_rna.properties:  # gone in 5.0 (slotted Actions)
         assert action.id_root == "KEY"
     by_path = {fc.data_path: fc for fc in compat.action_fcurves(action)}
-    assert info["keyframes"] == keyframes.total_keys(curves) == sum(len(fc.keyframe_points) for fc in by_path.values())
+    curves = plan.objects[0].curves
+    assert info["keyframes"] == sum(c.frames.size for c in curves) == sum(len(fc.keyframe_points)
+                                                                          for fc in by_path.values())
     for name, curve in zip(info["keys"], curves, strict=True):
         points = by_path[f'key_blocks["{name}"].value'].keyframe_points
         co = np.empty(2 * len(points), dtype=np.float32)
         points.foreach_get("co", co)
-        assert np.array_equal(co[0::2], 5.0 + curve.indices) and np.array_equal(co[1::2], curve.values)
+        assert np.array_equal(co[0::2], curve.frames.astype(np.float32)) and np.array_equal(co[1::2], curve.values)
         assert all(p.interpolation == "LINEAR" for p in points)
+    assert keyframes.DEFAULT_TOLERANCE_M > 0
 
 
 def test_worker_config_repr_hides_the_token():
     secret = "s3cret-token-0123456789"
-    config = bake_job.WorkerConfig(mode="REMOTE", url="http://127.0.0.1:1", token=secret)
+    config = WorkerConfig(mode="REMOTE", url="http://127.0.0.1:1", token=secret)
     assert secret not in repr(config) and config.token == secret

@@ -20,7 +20,8 @@ def test_built_zip_installs_enables_and_bakes(tmp_path, checkpoint, wav_path):
     zip_path = built.stdout.strip().splitlines()[-1]
     assert zip_path.endswith("jambatalk_blender-0.1.0.zip")
     names = zipfile.ZipFile(zip_path).namelist()
-    assert {"__init__.py", "blender_manifest.toml", "operators.py", "core/__init__.py", "core/worker_client.py"} <= set(names)
+    assert {"__init__.py", "blender_manifest.toml", "operators.py", "core/__init__.py",
+            "core/worker_client.py"} <= set(names)
     assert not any("__pycache__" in n for n in names)
 
     env = {k: v for k, v in os.environ.items() if k != "BLENDER_USER_RESOURCES"}

@@ -1,178 +1,46 @@
-"""Client for the JambaTalk inference worker (protocol v1, see docs/protocol.md).
+"""HTTP client for the JambaTalk inference worker (protocol v1, see docs/protocol.md).
 
 This module runs inside Blender's own Python, so it imports only the standard library and numpy: torch and
-model_core live in the worker process, which `LocalWorker` starts with the user's chosen Python. Every
-exception is a `WorkerError` whose message is a sentence an animator can act on.
+model_core live in the worker process (local_worker.py starts one with the user's chosen Python). Errors are
+in worker_errors.py, the .npy reader in npy_reader.py, the protocol's names in protocol.py.
 """
 
 from __future__ import annotations
 
-import ast
-import collections
 import contextlib
 import http.client
-import io
 import json
 import math
 import mmap
 import os
-import queue
-import re
-import signal
 import stat
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
-PARAMS_HEADER = "X-JambaTalk-Params"
-PARAM_FIELDS = ("model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client", "output")
-NPY_MAGIC = b"\x93NUMPY"
-MAX_NPY_HEADER_BYTES = 65536  # the worker's header is about 128 bytes; anything near this is not its result
-RESULT_DTYPES = ("<f4", "<f2", ">f4", ">f2")  # float32 / float16; no object dtype, so no pickle, ever
+from .npy_reader import parse_npy_header
+from .protocol import MAX_NPY_HEADER_BYTES, PARAM_FIELDS, PARAMS_HEADER, PROTOCOL_VERSION, RESULT_FILE_NAME
+from .worker_errors import (
+    JobCancelledByUser,
+    JobFailed,
+    WaitTimeout,
+    WorkerAuthError,
+    WorkerError,
+    WorkerNotRunning,
+    WorkerRequestError,
+    WorkerShutDown,
+    WorkerTimeout,
+    WorkerUnreachable,
+)
+
 MAX_HOLD_S = 10.0  # longest long poll wait() asks for when nothing needs checking in between
-RESULT_FILE_NAME = re.compile(r"[0-9A-Za-z_-]{1,128}\.npy")  # a bare name: no separators, no "..", no drive
 
 ProgressCallback = Callable[[float, str], None]
-
-
-# -- errors ------------------------------------------------------------------------------------------------
-class WorkerError(RuntimeError):
-    """Anything that went wrong talking to or running the worker; str() is a sentence for the animator."""
-
-
-class WorkerUnreachable(WorkerError):
-    """No HTTP answer at all (refused, reset, timed out, unknown host)."""
-
-    def __init__(self, url: str, reason: str, message: str | None = None) -> None:
-        self.url = url
-        self.reason = reason
-        super().__init__(message or f"The worker at {url} could not be reached ({reason}). "
-                                    "Check that it is running and that the address and port are right.")
-
-
-class WorkerNotRunning(WorkerUnreachable):
-    """Nothing listens at the worker's address."""
-
-    def __init__(self, url: str, reason: str = "connection refused") -> None:
-        super().__init__(url, reason, f"The worker at {url} is not running ({reason}). Start it from the add-on "
-                                      "preferences, or check the address and port.")
-
-
-class WorkerShutDown(WorkerNotRunning):
-    """Nothing listens because the worker process we started has exited (SIGTERM, /shutdown, a crash)."""
-
-    def __init__(self, url: str, exit_code: int) -> None:
-        self.exit_code = exit_code
-        if exit_code == 0:
-            how = "it stopped normally"
-        elif exit_code < 0:
-            try:
-                how = f"it was stopped by signal {signal.Signals(-exit_code).name}"
-            except ValueError:
-                how = f"it was stopped by signal {-exit_code}"
-        else:
-            how = f"it exited with code {exit_code}"
-        WorkerUnreachable.__init__(self, url, "shut down", f"The worker at {url} has shut down ({how}). Start it "
-                                                          "again from the add-on preferences.")
-
-
-class WorkerTimeout(WorkerUnreachable):
-    """The worker accepted the connection but did not answer in time."""
-
-    def __init__(self, url: str, timeout: float) -> None:
-        super().__init__(url, "timed out", f"The worker at {url} did not answer within {timeout:g} s; it may be "
-                                           "overloaded or stuck. Try again, or restart it.")
-
-
-class WorkerRequestError(WorkerError):
-    """The worker answered with an error: `status` (HTTP), `code` (e.g. "bad_audio") and its `message`."""
-
-    def __init__(self, status: int, code: str, message: str, text: str | None = None) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        super().__init__(text or message)
-
-
-class WorkerAuthError(WorkerRequestError):
-    """HTTP 401: the token is missing or wrong (a restarted worker has a new token)."""
-
-    def __init__(self, url: str, status: int, code: str, message: str) -> None:
-        super().__init__(status, code, message,
-                         f"The worker at {url} refused the token (HTTP {status}). Use the token it printed when it "
-                         "started, or restart the worker from the add-on.")
-
-
-class WorkerStartError(WorkerError):
-    """A local worker could not be started; the message ends with the last lines of its stderr."""
-
-    def __init__(self, message: str, exit_code: int | None = None, stderr_tail: str = "",
-                 log_path: str | None = None) -> None:
-        self.exit_code = exit_code
-        self.stderr_tail = stderr_tail
-        self.log_path = log_path
-        text = message
-        if stderr_tail:
-            text += "\nLast lines of its error output:\n" + stderr_tail
-        super().__init__(text)
-
-
-class WaitTimeout(WorkerError):
-    """wait() gave up after `timeout_s`; the job may still be running on the worker."""
-
-    def __init__(self, job_id: str, timeout_s: float) -> None:
-        self.job_id = job_id
-        super().__init__(f"Job {job_id} did not finish within {timeout_s:g} s; the worker may be busy with other "
-                         "jobs. Wait longer, or cancel it and try a shorter range.")
-
-
-class JobFailed(WorkerError):
-    """The worker ran the job and it failed; `reason` is the worker's sentence."""
-
-    def __init__(self, job_id: str, reason: str) -> None:
-        self.job_id = job_id
-        self.reason = reason
-        super().__init__(f"The animation job failed: {reason}")
-
-
-class JobCancelledByUser(WorkerError):
-    """The job was cancelled (by should_cancel, by a cancel() call, or because the worker shut down)."""
-
-    def __init__(self, job_id: str, stage: str | None = None) -> None:
-        self.job_id = job_id
-        self.stage = stage
-        detail = f" ({stage})" if stage and stage != "cancelled" else ""
-        super().__init__(f"The animation job was cancelled{detail}.")
-
-
-class VertexCountMismatch(WorkerError):
-    """The mesh and the model disagree on the number of vertices; offsets cannot be applied."""
-
-    def __init__(self, mesh_vertices: int, model_vertices: int) -> None:
-        self.mesh_vertices = mesh_vertices
-        self.model_vertices = model_vertices
-        super().__init__(f"This mesh has {mesh_vertices} vertices; the model animates {model_vertices}.")
-
-
-def check_vertex_count(model: Mapping[str, Any], mesh_vertex_count: int) -> None:
-    """Raise unless `model` (one entry of /health's "models") is ready and animates `mesh_vertex_count` vertices."""
-    name = model.get("name", "?")
-    if model.get("state") != "ready" or model.get("vertex_count") is None:
-        reason = model.get("error") or "it is not ready"
-        raise WorkerError(f"Model {name!r} is not loaded on the worker: {reason}. Choose another model.")
-    expected = int(model["vertex_count"])
-    if int(mesh_vertex_count) != expected:
-        raise VertexCountMismatch(int(mesh_vertex_count), expected)
 
 
 def encode_params(**fields: Any) -> str | None:
@@ -188,47 +56,6 @@ def encode_params(**fields: Any) -> str | None:
         return None
     # ensure_ascii: header values travel as latin-1, so any non-ASCII name must be \u-escaped JSON.
     return json.dumps(params, ensure_ascii=True, separators=(",", ":"))
-
-
-def parse_npy_header(data: bytes | bytearray | memoryview) -> tuple[np.dtype, tuple[int, ...], int]:
-    """(dtype, shape, data offset) of a .npy file's header at the start of `data`; ValueError with a reason.
-
-    Only what the worker sends is accepted: format 1.0-3.0, a float32/float16 descr, C order, a shape of
-    non-negative integers. The header dict is read with ast.literal_eval (literals only: no code, no pickle).
-    """
-    view = memoryview(data).cast("B")
-    if len(view) < 10 or bytes(view[:6]) != NPY_MAGIC:
-        raise ValueError("it is not a .npy file")
-    major, minor = view[6], view[7]
-    if major == 1:
-        start = 10
-        length = int.from_bytes(view[8:10], "little")
-    elif major in (2, 3):
-        start = 12
-        if len(view) < start:
-            raise ValueError("its .npy header is cut short")
-        length = int.from_bytes(view[8:12], "little")
-    else:
-        raise ValueError(f"its .npy format version {major}.{minor} is unknown")
-    if length > MAX_NPY_HEADER_BYTES:
-        raise ValueError(f"its .npy header claims {length} bytes")
-    if len(view) < start + length:
-        raise ValueError("its .npy header is cut short")
-    try:
-        text = bytes(view[start:start + length]).decode("utf-8" if major == 3 else "latin-1")
-        header = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
-        raise ValueError("its .npy header is not a Python literal") from None
-    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
-        raise ValueError("its .npy header does not have exactly descr, fortran_order and shape")
-    descr, fortran_order, shape = header["descr"], header["fortran_order"], header["shape"]
-    if not isinstance(descr, str) or descr not in RESULT_DTYPES:
-        raise ValueError(f"its element type {str(descr)[:40]!r} is not float32 or float16")
-    if fortran_order is not False:
-        raise ValueError("it is not in C order")
-    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
-        raise ValueError(f"its shape {str(shape)[:60]} is not a tuple of non-negative integers")
-    return np.dtype(descr), shape, start + length
 
 
 # -- HTTP client -------------------------------------------------------------------------------------------
@@ -650,234 +477,3 @@ class WorkerClient:
                 self.cancel(job_id)
             raise
         return self.result(job_id)
-
-
-# -- a worker process of our own ---------------------------------------------------------------------------
-class _StdoutReader(threading.Thread):
-    """Reads the worker's stdout on a thread, so waiting for the ready line can time out on every platform
-    (select() does not work on Windows pipes), and keeps draining it afterwards so a chatty worker can never
-    block on a full pipe."""
-
-    def __init__(self, stream: io.BufferedReader) -> None:
-        super().__init__(name="jambatalk-worker-stdout", daemon=True)
-        self.stream = stream
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.after_ready: collections.deque[str] = collections.deque(maxlen=50)
-        self.ready_seen = threading.Event()
-
-    def run(self) -> None:
-        try:
-            for raw in iter(self.stream.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if self.ready_seen.is_set():
-                    self.after_ready.append(line)
-                else:
-                    self.lines.put(line)
-        except (OSError, ValueError):
-            pass  # the pipe was closed under us by stop()
-        finally:
-            self.lines.put(None)
-
-
-def _parse_ready(line: str) -> dict | None:
-    """The worker's ready line, or None for anything else a library might have printed first."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    if isinstance(data, dict) and {"port", "token", "url", "protocol"} <= set(data):
-        return data
-    return None
-
-
-def _tail(path: str, lines: int = 20, max_bytes: int = 16384) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def _child_environment(env: Mapping[str, str] | None) -> dict[str, str]:
-    if env is not None:
-        return dict(env)
-    child = dict(os.environ)
-    # Blender's own Python settings must not leak into the worker's (different) Python installation.
-    for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE"):
-        child.pop(key, None)
-    return child
-
-
-class LocalWorker:
-    """A worker process started by this process; it exits by itself if this process dies (--parent-pid)."""
-
-    def __init__(self, process: subprocess.Popen, ready: dict, log_path: str, reader: _StdoutReader) -> None:
-        self.process = process
-        self.ready = ready
-        self.log_path = log_path
-        self._reader = reader
-        # Results as files only through a directory the worker we started announced and that only we can write.
-        result_dir = ready.get("result_dir")
-        trusted = isinstance(result_dir, str) and os.path.isabs(result_dir) and private_directory(result_dir)
-        self.client = WorkerClient(ready["url"], ready["token"], result_dir=result_dir if trusted else None,
-                                   exit_code=process.poll)
-
-    @property
-    def url(self) -> str:
-        return self.client.url
-
-    @property
-    def token(self) -> str:
-        return self.client.token
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @classmethod
-    def start(cls, python_executable: str, checkpoints: Sequence[str | os.PathLike[str]], *, device: str = "auto",
-              extra_args: Iterable[str] = (), startup_timeout_s: float = 300.0,
-              env: Mapping[str, str] | None = None, cwd: str | None = None) -> LocalWorker:
-        """Run `python -m model_core.cli serve` and wait for its ready line.
-
-        `env` replaces the environment (default: ours without PYTHONHOME/PYTHONPATH). Raises WorkerStartError
-        with the tail of the worker's stderr when it exits early or is not ready within `startup_timeout_s`.
-        """
-        if not checkpoints:
-            raise WorkerStartError("Choose at least one checkpoint for the worker to serve.")
-        command = [str(python_executable), "-m", "model_core.cli", "serve", "--port", "0",
-                   "--parent-pid", str(os.getpid()), "--device", device]
-        for checkpoint in checkpoints:
-            command += ["--checkpoint", os.fspath(checkpoint)]
-        command += [str(arg) for arg in extra_args]
-        # stderr goes to a file, not a pipe: nobody reads it while the worker runs, and a full pipe would
-        # freeze the worker at its next warning.
-        log_fd, log_path = tempfile.mkstemp(prefix="jambatalk-worker-", suffix=".log")
-        try:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_fd,
-                env=_child_environment(env), cwd=cwd,
-                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0)
-        except OSError as exc:
-            os.close(log_fd)
-            with contextlib.suppress(OSError):
-                os.unlink(log_path)
-            raise WorkerStartError(f"Could not run the worker's Python {python_executable!r} "
-                                   f"({exc.strerror or exc}); check the path in the add-on preferences.") from None
-        os.close(log_fd)  # the child has its own copy
-        assert process.stdout is not None
-        reader = _StdoutReader(process.stdout)
-        reader.start()
-        try:
-            ready = cls._wait_ready(process, reader, log_path, startup_timeout_s)
-        except BaseException:
-            cls._kill(process)
-            reader.join(timeout=2)
-            with contextlib.suppress(OSError):
-                process.stdout.close()
-            raise
-        reader.ready_seen.set()
-        return cls(process, ready, log_path, reader)
-
-    @staticmethod
-    def _wait_ready(process: subprocess.Popen, reader: _StdoutReader, log_path: str, timeout_s: float) -> dict:
-        deadline = time.monotonic() + timeout_s
-        exited_at: float | None = None
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WorkerStartError(
-                    f"The worker did not become ready within {timeout_s:g} s, so it was stopped. Loading a large "
-                    "checkpoint on a slow disk can take a while: raise the start-up timeout, or look at its "
-                    f"log ({log_path}).", stderr_tail=_tail(log_path), log_path=log_path)
-            try:
-                line = reader.lines.get(timeout=min(remaining, 0.25))
-            except queue.Empty:
-                # A grandchild may hold stdout open after the worker died, so EOF alone is not enough.
-                if process.poll() is not None:
-                    exited_at = exited_at or time.monotonic()
-                    if time.monotonic() - exited_at > 1.0:
-                        line = None
-                    else:
-                        continue
-                else:
-                    continue
-            if line is None:
-                try:
-                    code = process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    code = None
-                raise WorkerStartError(
-                    f"The worker exited with code {code} before it was ready; see the error output below "
-                    f"(full log: {log_path}).", exit_code=code, stderr_tail=_tail(log_path), log_path=log_path)
-            ready = _parse_ready(line)
-            if ready is None:
-                continue
-            if ready.get("protocol") != PROTOCOL_VERSION:
-                raise WorkerStartError(
-                    f"The worker speaks protocol {ready.get('protocol')!r}; this add-on speaks {PROTOCOL_VERSION}. "
-                    "Install matching versions of the add-on and the worker.", log_path=log_path)
-            return ready
-
-    @staticmethod
-    def _kill(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stderr_tail(self, lines: int = 20) -> str:
-        """The last lines the worker wrote to stderr (for error reports; gone after stop())."""
-        return _tail(self.log_path, lines)
-
-    def stop(self, timeout_s: float = 10.0) -> int | None:
-        """POST /shutdown, then SIGTERM, then kill; returns the exit code. Safe to call twice."""
-        if self.process.poll() is None:
-            with contextlib.suppress(WorkerError):
-                WorkerClient(self.url, self.token, timeout=min(5.0, timeout_s)).shutdown()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._kill(self.process)
-        self._reader.join(timeout=2)
-        if self.process.stdout is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdout.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.log_path)
-        self._remove_result_dir()
-        return self.process.returncode
-
-    def _remove_result_dir(self) -> None:
-        """A worker removes its result directory when it stops; one that was killed cannot. Only result files
-        (bare .npy names) are removed, and the directory only if that leaves it empty."""
-        directory = self.client.result_dir
-        if directory is None or not private_directory(directory):
-            return
-        with contextlib.suppress(OSError):
-            for name in os.listdir(directory):
-                if RESULT_FILE_NAME.fullmatch(name):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(directory, name))
-            os.rmdir(directory)
-
-    def __enter__(self) -> LocalWorker:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.alive() else f"exited {self.process.returncode}"
-        return f"LocalWorker(pid={self.pid}, url={self.url!r}, {state})"

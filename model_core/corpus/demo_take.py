@@ -1,12 +1,18 @@
 """The demo take for the ARKit model: speech it never heard, on the face the corpus gives that voice, with truth.
 
-`--voice asterisk` (the default) strings held-out Asterisk test prompts (real recorded speech no training run
-saw) together with short pauses; `--voice festival-ked` speaks new sentences with a whole voice held out of
-training. The truth is what the corpus would have made of the take: phones (force-aligned, or festival's own)
--> ARKit weights (model_core/corpus/arkit_motion.py) on the voice's MakeHuman face, at the model's 30 fps.
+`--voice librivox` (the default) is a real human voice no training run heard: the public-domain LibriVox clips
+shipped in models/demo-audio/ (see its README); `--voice asterisk` strings held-out Asterisk test prompts
+together with short pauses; `--voice festival-ked` speaks new sentences with a whole voice held out of training.
+The truth is what the corpus would have made of the take: phones (force-aligned, or festival's own) -> ARKit
+weights (model_core/corpus/arkit_motion.py) on the voice's MakeHuman face, at the model's 30 fps.
 
-    python -m model_core.corpus.demo_take OUT [--seconds 6] [--voice asterisk]
-        -> OUT/demo.wav, OUT/demo_head.obj (the voice's neutral face), OUT/demo_truth.json
+Two characters carry the 52 ARKit shape keys (`demo_characters.npz`): the voice's MakeHuman face, and a second,
+differently built one that shares only the key names with it (another identity and proportions, the back of
+the head cut away, the vertices in another order), to show that a bake drives any character by name.
+
+    python -m model_core.corpus.demo_take OUT [--seconds 6] [--voice librivox]
+        -> OUT/demo.wav, OUT/demo_head.obj (the voice's neutral face), OUT/demo_truth.json,
+           OUT/demo_characters.npz
 """
 
 from __future__ import annotations
@@ -33,13 +39,27 @@ DEMO_SENTENCES = ("Please remember to bring the blue umbrella before the rain be
 
 
 def _asterisk(seconds: float) -> SpokenTake:
+    from model_core.corpus.asterisk import ASTERISK_LICENCE, asterisk_prompts
+
+    return _recordings(asterisk_prompts("test"), seconds, "asterisk-allison", "held-out Asterisk test prompts",
+                       ASTERISK_LICENCE)
+
+
+DEMO_AUDIO = Path(__file__).resolve().parents[2] / "models" / "demo-audio"
+LIBRIVOX_TEXTS = {"sense_and_sensibility_01_austen_64kb-0870": "and mister john dashwood had then leisure to "
+                  "consider how much there might be prudently in his power to do for them",
+                  "sense_and_sensibility_01_austen_64kb-0880": "he was not an ill disposed young man"}
+
+
+def _recordings(recordings, seconds: float, voice: str, what: str, licence: str) -> SpokenTake:
+    """Real recordings strung together with pauses, each force-aligned (rejected alignments are skipped)."""
     from model_core.corpus.align import Aligner
-    from model_core.corpus.asterisk import ASTERISK_LICENCE, align_recording, asterisk_prompts
+    from model_core.corpus.asterisk import align_recording
 
     aligner = Aligner()
     audio, phones, texts, t = [], [TimedPhone(SILENCE, 0.0, PAUSE_S)], [], PAUSE_S
     audio.append(np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32))
-    for rec in asterisk_prompts("test"):
+    for rec in recordings:
         if t >= seconds:
             break
         samples, alignment = align_recording(rec, aligner)
@@ -51,9 +71,41 @@ def _asterisk(seconds: float) -> SpokenTake:
         audio += [samples, np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)]
         t += PAUSE_S
         texts.append(rec.spoken)
-    return SpokenTake("asterisk", "asterisk-allison", "demo", "en", " / ".join(texts),
-                      "held-out Asterisk test prompts", np.concatenate(audio), _merged(phones), "aligned",
-                      ASTERISK_LICENCE, sex="F")
+    if not texts:
+        raise RuntimeError(f"None of the {what} could be aligned for the demo.")
+    return SpokenTake(voice.split("-")[0], voice, "demo", "en", " / ".join(texts), what, np.concatenate(audio),
+                      _merged(phones), "aligned", licence, sex="F" if "allison" in voice else "M")
+
+
+def _librivox(seconds: float) -> SpokenTake:
+    from model_core.corpus.asterisk import LIBRIVOX_LICENCE, Recording
+
+    clips = [Recording(name, text, text, DEMO_AUDIO / f"{name}.wav", "librivox")
+             for name, text in LIBRIVOX_TEXTS.items()]
+    return _recordings(clips, seconds, "librivox-austen", "public-domain LibriVox clips (models/demo-audio)",
+                       LIBRIVOX_LICENCE)
+
+
+def second_character(head, speaker_neutral: np.ndarray, seed: int = 7) -> dict[str, np.ndarray]:
+    """A differently built character with the same 52 key names: another identity, wider and shorter, the back
+    of the head cut away and the remaining vertices shuffled, so only the names link it to the model."""
+    rng = np.random.default_rng(seed)
+    from model_core.corpus.writer import make_speaker
+
+    other = make_speaker(head, "demo-second-character", "demo", "M", seed).neutral
+    keep = np.flatnonzero(other[:, 2] > np.median(other[:, 2]) - 0.01)  # the front of the head and face
+    order = rng.permutation(keep)
+    new_index = np.full(head.vertex_count, -1, dtype=np.int64)
+    new_index[order] = np.arange(order.size)
+    faces = head.faces
+    whole = np.all((faces < 0) | (new_index[np.maximum(faces, 0)] >= 0), axis=1)
+    remapped = np.where(faces[whole] < 0, -1, new_index[np.maximum(faces[whole], 0)]).astype(np.int32)
+    scale = np.array([1.12, 0.94, 1.0], dtype=np.float32)  # a broader, flatter face
+    marks = {k: int(new_index[v]) for k, v in head.landmarks.items() if new_index[v] >= 0}
+    return {"neutral": (other[order] * scale).astype(np.float32), "faces": remapped,
+            "deltas": (head.blendshapes[:, order] * scale).astype(np.float32),
+            "landmarks": np.array([marks[k] for k in sorted(marks)], dtype=np.int64),
+            "landmark_names": np.array(sorted(marks))}
 
 
 def _festival(seconds: float, voice: str = "ked") -> SpokenTake:
@@ -77,10 +129,15 @@ def _merged(phones: list[TimedPhone]) -> list[TimedPhone]:
     return merge_silences([p for p in phones if p.end > p.start])
 
 
-def write_demo_take(out: str | Path, seconds: float = 6.0, voice: str = "asterisk") -> dict[str, Path]:
+def write_demo_take(out: str | Path, seconds: float = 6.0, voice: str = "librivox") -> dict[str, Path]:
     if not 1.0 <= seconds <= 60.0:
         raise ValueError(f"The demo take must last 1 to 60 seconds (got {seconds}).")
-    take = _asterisk(seconds) if voice == "asterisk" else _festival(seconds, voice.removeprefix("festival-"))
+    if voice == "librivox":
+        take = _librivox(seconds)
+    elif voice == "asterisk":
+        take = _asterisk(seconds)
+    else:
+        take = _festival(seconds, voice.removeprefix("festival-"))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     head = load_head(SHIPPED_HEAD)
@@ -92,7 +149,12 @@ def write_demo_take(out: str | Path, seconds: float = 6.0, voice: str = "asteris
     rest = float(np.linalg.norm(speaker.neutral[m["chin"]] - speaker.neutral[m["nose_tip"]]))
     jaw = (np.linalg.norm(vertices[:, m["chin"]] - vertices[:, m["nose_tip"]], axis=1) - rest) * 1000.0
     gap = (vertices[:, m["lip_upper"], 1] - vertices[:, m["lip_lower"], 1]) * 1000.0
-    paths = {"audio": out / "demo.wav", "head": out / "demo_head.obj", "truth": out / "demo_truth.json"}
+    paths = {"audio": out / "demo.wav", "head": out / "demo_head.obj", "truth": out / "demo_truth.json",
+             "characters": out / "demo_characters.npz"}
+    second = second_character(head, speaker.neutral)
+    np.savez(paths["characters"], names=np.array(head.blendshape_names), a_neutral=speaker.neutral.astype(np.float32),
+             a_faces=head.faces.astype(np.int32), a_deltas=head.blendshapes.astype(np.float32),
+             **{f"b_{k}": v for k, v in second.items()})
     import soundfile as sf
 
     sf.write(paths["audio"], np.clip(take.audio, -1, 1), SAMPLE_RATE, subtype="PCM_16")
@@ -105,17 +167,21 @@ def write_demo_take(out: str | Path, seconds: float = 6.0, voice: str = "asteris
              "phones": [p.to_json() for p in take.phones], "blendshape_names": head.blendshape_names,
              "weights": weights.round(5).tolist(), "source": take.text_source, "licence": take.licence,
              "truth_label": "truth (the corpus's phone-driven motion)",
-             "title": ("real recorded speech no training run heard (held-out Asterisk prompts)" if voice == "asterisk"
-                       else f"a voice and face held out of training ({take.voice}), new sentences")}
+             "title": TITLES.get(voice, f"a voice and face held out of training ({take.voice}), new sentences")}
     paths["truth"].write_text(json.dumps(truth) + "\n", encoding="utf-8")
     return paths
+
+
+TITLES = {"librivox": "a real human voice no training run heard (public-domain LibriVox)",
+          "asterisk": "real recorded speech no training run heard (held-out Asterisk prompts)"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the ARKit demo take: audio, head mesh and true motion.")
     parser.add_argument("out", help="output folder")
     parser.add_argument("--seconds", type=float, default=6.0, help="at least this much speech (default 6)")
-    parser.add_argument("--voice", default="asterisk", help="asterisk (real, held out) or festival-ked")
+    parser.add_argument("--voice", default="librivox",
+                        help="librivox (a real voice, shipped), asterisk (real, held out) or festival-ked")
     args = parser.parse_args(argv)
     for kind, path in write_demo_take(args.out, args.seconds, args.voice).items():
         print(f"[demo] {kind:<5} {path}")

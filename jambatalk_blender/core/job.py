@@ -1,9 +1,10 @@
-"""One "Animate from audio" bake: worker I/O on a background thread, writing into Blender on the main thread.
+"""One "Animate from audio" job: the worker I/O on a background thread, ending in a `Take`. No bpy.
 
-`BakeJob.start()` runs a thread that only talks to the worker (start/reuse it, check the model, upload, wait,
-download) and never touches bpy. The main thread calls `poll()` (from a modal operator's timer, or in a loop
-when headless: timers never fire in the bpy module) and, once the state is "done", `apply()` to resample,
-decompose, reduce and write shape keys or a mesh cache. `cancel()` may be called at any time.
+`BakeJob.start()` runs a thread that only talks to the worker (start/reuse it, pick the model, upload, wait,
+download) and reads the audio's prosody; it never touches bpy. The main thread calls `poll()` (from a modal
+operator's timer, or in a loop when headless: timers never fire in the bpy module) and, once the state is
+"done", takes `job.take` and bakes it (bake_plan.py, then the Blender writer). `cancel()` may be called at any
+time. The worker is always asked for the raw take (strength 1, no smoothing): those belong to the bake.
 
 `WorkerManager` owns the local worker process: started on first use, reused while its settings stay the same,
 stopped when the extension is disabled.
@@ -18,18 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio_source import AudioSource
-from .core import bake_math, keyframes, timing
-from .core.worker_client import (
-    JobCancelledByUser,
-    LocalWorker,
-    VertexCountMismatch,
-    WorkerClient,
-    WorkerError,
-    check_vertex_count,
-)
+from . import names
+from .audio import AudioSource, Decoder, source_samples
+from .local_worker import LocalWorker
+from .prosody import prosody_track
+from .take import Take, audio_digest, clean_take_name
+from .worker_client import WorkerClient
+from .worker_errors import JobCancelledByUser, VertexCountMismatch, WorkerError, check_vertex_count
 
-MODES = ("SHAPE_KEYS", "MESH_CACHE")
+REQUEST_MODES = ("AUTO", "CHARACTER", "SOLVE", "SHAPE_KEYS", "MESH_CACHE")
 
 
 # -- worker ------------------------------------------------------------------------------------------------
@@ -98,16 +96,15 @@ class WorkerManager:
 
 # -- the job -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class BakeSettings:
-    mode: str = "SHAPE_KEYS"
+class JobRequest:
+    """What to ask the worker for. ``mode`` AUTO: Character Shape Keys for a blendshape model when the mesh has
+    keys it can drive, else the editable basis (vertex models, or a mesh without matching keys)."""
+
+    mode: str = "AUTO"
     take_name: str = ""
     model: str | None = None
-    strength: float = 1.0
-    smoothing_s: float = 0.0
-    timing_offset_frames: float = 0.0
-    tolerance_m: float = keyframes.DEFAULT_TOLERANCE_M
-    variance_target: float = 0.999
-    max_keys: int = 64
+    vertex_count: int = 0  # the active mesh's
+    key_names: tuple[str, ...] = ()  # the active mesh's shape keys (Basis excluded)
 
 
 @dataclass
@@ -123,37 +120,50 @@ class JobStatus:
         return self.state in ("done", "failed", "cancelled", "applied")
 
 
-def _mismatch_sentence(exc: VertexCountMismatch) -> str:
+def mismatch_sentence(exc: VertexCountMismatch) -> str:
     return (f"{exc} Animate a mesh with the model's topology (same vertex count and order as its training "
-            "meshes, e.g. FLAME's 5023 vertices).")
+            "meshes, e.g. FLAME's 5023 vertices), or use a blendshape model on a character with ARKit keys.")
+
+
+def resolve_mode(mode: str, model: dict, key_names: tuple[str, ...], vertex_count: int) -> str:
+    """The output mode AUTO stands for with this model and mesh (other modes are returned as they are)."""
+    if mode != "AUTO":
+        return mode
+    channels = model.get("channels") or ()
+    if model.get("output_kind") == "blendshapes" and channels:
+        if names.match_channels(channels, key_names).matched_count:
+            return "CHARACTER"
+        if model.get("vertex_count") is not None and int(model["vertex_count"]) == int(vertex_count):
+            return "SHAPE_KEYS"
+        return "CHARACTER"  # its plan says in one sentence that no key matches, and how to map them
+    return "SHAPE_KEYS"
 
 
 class BakeJob:
-    """One bake. Thread-safe: poll()/cancel() from the main thread while the worker thread runs."""
+    """One job. Thread-safe: poll()/cancel() from the main thread while the worker thread runs."""
 
-    def __init__(self, manager: WorkerManager, config: WorkerConfig, source: AudioSource, vertex_count: int,
-                 settings: BakeSettings, poll_s: float = 0.05) -> None:
-        if settings.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {settings.mode!r}")
+    def __init__(self, manager: WorkerManager, config: WorkerConfig, source: AudioSource, request: JobRequest,
+                 decoder: Decoder | None = None, poll_s: float = 0.05) -> None:
+        if request.mode not in REQUEST_MODES:
+            raise ValueError(f"mode must be one of {REQUEST_MODES}, got {request.mode!r}")
         self.manager = manager
         self.config = config
         self.source = source
-        self.vertex_count = int(vertex_count)
-        self.settings = settings
+        self.request = request
+        self.decoder = decoder
         self.poll_s = poll_s
         self._lock = threading.Lock()
         self._status = JobStatus("starting", 0.0, "starting")
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        self.offsets: np.ndarray | None = None
-        self.meta: dict | None = None
+        self.take: Take | None = None
+        self.mode: str | None = None  # the resolved output mode
         self.job_id: str | None = None
         self.result_info: dict | None = None
 
     # -- main-thread API -------------------------------------------------------------------------------
     def start(self) -> BakeJob:
         self._thread = threading.Thread(target=self._run, name="jambatalk-bake", daemon=True)
-        self._started_at = time.perf_counter()
         self._thread.start()
         return self
 
@@ -170,6 +180,12 @@ class BakeJob:
             if not self._status.finished:
                 self._status = JobStatus("cancelled", self._status.progress, "cancelled",
                                          "The animation job was cancelled.", self._status.timings)
+
+    def mark_applied(self, info: dict) -> None:
+        """The main thread wrote the take into the scene."""
+        self.result_info = info
+        with self._lock:
+            self._status = JobStatus("applied", 1.0, "done", None, self._status.timings)
 
     def join(self, timeout: float | None = None) -> JobStatus:
         """Block until the worker thread ends (headless use and tests); returns the final status."""
@@ -197,6 +213,31 @@ class BakeJob:
     def _on_progress(self, fraction: float, stage: str) -> None:
         self._set(state="running", progress=0.1 + 0.8 * max(0.0, min(1.0, fraction)), stage=stage)
 
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise JobCancelledByUser(self.job_id or "-", "cancelled by the user")
+
+    def _choose_model(self, health: dict) -> dict:
+        models = health.get("models", [])
+        if self.request.model:
+            chosen = next((m for m in models if m.get("name") == self.request.model), None)
+            if chosen is None:
+                raise WorkerError(f"The worker has no model called {self.request.model!r}.")
+            return chosen
+        ready = [m for m in models if m.get("state") == "ready"]
+        if not ready:
+            raise WorkerError("The worker has no model ready; check the checkpoint in the add-on preferences.")
+        return ready[0]
+
+    def _prosody(self, fps: float, n_frames: int):
+        audio = source_samples(self.source, self.decoder)
+        if audio is None:
+            return None
+        try:
+            return prosody_track(audio[0], audio[1], fps, n_frames)
+        except ValueError:  # e.g. a take shorter than the analysis window: no prosody, the bake goes on
+            return None
+
     def _run(self) -> None:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -204,24 +245,19 @@ class BakeJob:
             self._set(stage="connecting to the worker", progress=0.0)
             client = self.manager.client(self.config)
             timings["worker_s"] = time.perf_counter() - t0
-            if self._cancel.is_set():
-                raise JobCancelledByUser("-", "cancelled by the user")
-            health = client.health()
-            models = [m for m in health.get("models", []) if m.get("state") == "ready"]
-            if self.settings.model:
-                chosen = next((m for m in health.get("models", []) if m.get("name") == self.settings.model), None)
-                if chosen is None:
-                    raise WorkerError(f"The worker has no model called {self.settings.model!r}.")
-            elif models:
-                chosen = models[0]
-            else:
-                raise WorkerError("The worker has no model ready; check the checkpoint in the add-on preferences.")
-            check_vertex_count(chosen, self.vertex_count)
+            self._check_cancel()
+            chosen = self._choose_model(client.health())
+            self.mode = resolve_mode(self.request.mode, chosen, self.request.key_names, self.request.vertex_count)
+            want = "weights" if self.mode == "CHARACTER" else "vertices"
+            if want == "weights" and chosen.get("output_kind") != "blendshapes":
+                raise WorkerError(f"Model {chosen.get('name')!r} outputs vertex offsets, not blendshape weights: "
+                                  "choose Solve onto Shape Keys, Editable Basis or Mesh Cache.")
+            if want == "vertices":
+                check_vertex_count(chosen, self.request.vertex_count)
             self._set(state="running", stage="uploading audio", progress=0.05)
             t1 = time.perf_counter()
             self.job_id = client.submit(self.source.data, model=chosen["name"], start_s=self.source.start_s,
-                                        end_s=self.source.end_s, strength=self.settings.strength,
-                                        smoothing_s=self.settings.smoothing_s, client="blender",
+                                        end_s=self.source.end_s, client="blender", output=want,
                                         # Remote: float16 halves the bytes (0.01 mm, far under the bake's tolerance);
                                         # a local worker hands over a file, where float32 costs nothing more.
                                         dtype="float16" if client.result_dir is None else None)
@@ -230,66 +266,26 @@ class BakeJob:
             timings["inference_s"] = time.perf_counter() - t1
             self._set(stage="downloading", progress=0.9)
             t2 = time.perf_counter()
-            offsets, meta = client.result(self.job_id)
+            data, meta = client.result(self.job_id)
             timings["download_s"] = time.perf_counter() - t2
-            if self._cancel.is_set():
-                raise JobCancelledByUser(self.job_id, "cancelled by the user")
+            self._check_cancel()
+            t3 = time.perf_counter()
             # The bake's maths runs in float32 at least; a float16 download is widened here, on the thread.
-            self.offsets, self.meta = np.asarray(offsets, dtype=np.float32), meta
+            data = np.asarray(data, dtype=np.float32)
+            prosody = self._prosody(meta["fps"], data.shape[0])
+            timings["prosody_s"] = time.perf_counter() - t3
+            self.take = Take(name=clean_take_name(self.request.take_name or self.source.label), kind=want, data=data,
+                             fps=meta["fps"], first_frame=self.source.first_frame,
+                             channels=tuple(chosen.get("channels") or ()) if want == "weights" else (),
+                             model=str(chosen.get("name", "")), source=self.source.path or self.source.label,
+                             audio_sha256=audio_digest(self.source.data), prosody=prosody)
             self._set(state="done", stage="ready to apply", progress=0.95, timings=timings)
         except JobCancelledByUser as exc:
             self._set(state="cancelled", stage="cancelled", error=str(exc), timings=timings)
         except VertexCountMismatch as exc:
-            self._set(state="failed", stage="failed", error=_mismatch_sentence(exc), timings=timings)
+            self._set(state="failed", stage="failed", error=mismatch_sentence(exc), timings=timings)
         except WorkerError as exc:
             self._set(state="failed", stage="failed", error=str(exc), timings=timings)
         except Exception as exc:  # a thread must never die silently: the UI would wait forever
             self._set(state="failed", stage="failed", error=f"Unexpected error: {type(exc).__name__}: {exc}",
                       timings=timings)
-
-    # -- main thread: write the result -----------------------------------------------------------------
-    def apply(self, obj, scene) -> dict:
-        """Write the finished take onto ``obj`` (main thread; the caller's operator makes it one undo step)."""
-        from . import bpy_writers  # bpy is only needed here
-
-        status = self.poll()
-        if status.state != "done" or self.offsets is None or self.meta is None:
-            raise bpy_writers.BakeError(status.error or f"The job is not finished ({status.state}).")
-        offsets, meta = self.offsets, self.meta
-        count = len(obj.data.vertices) if obj is not None and obj.type == "MESH" else None
-        if count is None:
-            raise bpy_writers.BakeError("Select a mesh object to animate.")
-        if offsets.shape[1] != count:
-            raise bpy_writers.BakeError(_mismatch_sentence(VertexCountMismatch(count, offsets.shape[1])))
-        t0 = time.perf_counter()
-        scene_fps = timing.effective_fps(scene.render.fps, scene.render.fps_base)
-        first = self.source.first_frame + float(self.settings.timing_offset_frames)
-        take = self.settings.take_name or self.source.label
-        offsets = np.asarray(offsets, dtype=np.float32)
-        if self.settings.mode == "SHAPE_KEYS":
-            # K: the variance target, or fewer keys once the mesh is within the animator's tolerance.
-            basis = bake_math.decompose(offsets, variance_target=self.settings.variance_target,
-                                        max_keys=self.settings.max_keys, error_tolerance_m=self.settings.tolerance_m)
-            t1 = time.perf_counter()
-            weights = timing.resample_to_scene(basis.weights, meta["fps"], scene_fps)
-            curves = keyframes.reduce_keyframes(weights, basis.scales, self.settings.tolerance_m, shapes=basis.shapes)
-            t2 = time.perf_counter()
-            frames = timing.scene_frames(first, weights.shape[0])
-            info = bpy_writers.bake_shape_keys(obj, basis, curves, frames, take)
-            t3 = time.perf_counter()
-            info["timings"] = {"decompose_s": t1 - t0, "reduce_s": t2 - t1, "write_s": t3 - t2}
-            info["tolerance_m"] = float(self.settings.tolerance_m)
-        else:
-            resampled = timing.resample_to_scene(offsets, meta["fps"], scene_fps)
-            t1 = time.perf_counter()
-            info = bpy_writers.bake_mesh_cache(obj, resampled, first, take)
-            info["timings"] = {"resample_s": t1 - t0, "write_s": time.perf_counter() - t1}
-        info["model_frames"] = int(offsets.shape[0])
-        info["model_fps"] = float(meta["fps"])
-        info["scene_fps"] = scene_fps
-        info["first_frame"] = first
-        info["timings"].update(status.timings)
-        self.result_info = info
-        with self._lock:
-            self._status = JobStatus("applied", 1.0, "done", None, status.timings)
-        return info
