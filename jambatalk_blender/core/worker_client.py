@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from .npy_reader import parse_npy_header
-from .protocol import MAX_NPY_HEADER_BYTES, PARAM_FIELDS, PARAMS_HEADER, PROTOCOL_VERSION, RESULT_FILE_NAME
+from .protocol import (
+    MAX_NPY_HEADER_BYTES,
+    PARAM_FIELDS,
+    PARAMS_HEADER,
+    PROTOCOL_VERSION,
+    RESULT_FILE_NAME,
+    RESULT_HEADERS,
+)
 from .worker_errors import (
     JobCancelledByUser,
     JobFailed,
@@ -344,10 +351,8 @@ class WorkerClient:
         with self._open("GET", self._job_path(job_id, "/result"),
                         headers={"Accept": "application/octet-stream"}) as response:
             headers = response.headers
-            names = {"fps": "Fps", "start_s": "Start-Seconds", "frames": "Frames", "output": "Output",
-                     "vertices": "Vertices", "channels": "Channels"}
-            meta = self._result_meta(job_id, {key: headers[f"X-JambaTalk-{name}"] for key, name in names.items()
-                                              if headers.get(f"X-JambaTalk-{name}") is not None})
+            meta = self._result_meta(job_id, {key: headers[name] for key, name in RESULT_HEADERS.items()
+                                              if headers.get(name) is not None})
             try:
                 length = int(headers["Content-Length"])
             except (KeyError, ValueError, TypeError) as exc:

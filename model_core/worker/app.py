@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from jambatalk_blender.core import protocol
 from model_core import __version__
 from model_core.audio_io import AudioError, crop_seconds, decode_audio_bytes, probe_audio_bytes
 from model_core.worker import PROTOCOL_VERSION
@@ -35,9 +36,9 @@ from model_core.worker.memory import release_memory
 from model_core.worker.models import ModelRegistry
 from model_core.worker.upload import ClientGone, UploadError, busy_error, read_body
 
-OUTPUTS = ("vertices", "weights")  # offsets (T, V, 3) from every model; (T, K) weights from blendshape models
+# offsets (T, V, 3) from every model; (T, K) weights from blendshape models
 MAX_PARAMS_BYTES = 16 * 1024
-PARAMS_HEADER = "x-jambatalk-params"
+PARAMS_HEADER = protocol.PARAMS_HEADER.lower()  # ASGI header names are lower case
 MAX_WAIT_SECONDS = 60.0  # the longest a long-polling GET /jobs/{id}?wait=S is held
 RESULT_CHUNK_BYTES = 2**20  # one body message of a result stream: large writes, bounded buffering
 FILE_RESULT_TTL_S = 60.0  # a result file its client has not removed by then is removed by the worker
@@ -292,8 +293,7 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
                 from None
         if not isinstance(data, dict):
             raise ValueError("X-JambaTalk-Params must be a JSON object.")
-    known = {"model", "subject", "start_s", "end_s", "strength", "smoothing_s", "dtype", "client", "output"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - set(protocol.PARAM_FIELDS))
     if unknown:
         # ascii(): the names are the client's text and may hold lone surrogates, which UTF-8 cannot encode.
         raise ValueError(f"Unknown parameter(s): {', '.join(ascii(k) for k in unknown)}.")
@@ -335,7 +335,7 @@ def parse_params(raw: str | None, registry: ModelRegistry) -> dict:
         "client": text("client", "anonymous") or "anonymous",
         "output": text("output", "vertices"),
     }
-    if params["output"] not in OUTPUTS:
+    if params["output"] not in protocol.OUTPUTS:
         raise ValueError("Parameter output must be 'vertices' (offsets, T x V x 3) or 'weights' (T x K).")
     if params["dtype"] not in ("float32", "float16"):
         raise ValueError("Parameter dtype must be 'float32' or 'float16'.")
@@ -506,9 +506,10 @@ def create_app(registry: ModelRegistry, board: JobBoard, settings: WorkerSetting
             reason = job.error or f"the job is {job.state}"
             return error(409, "not_ready", f"No result: {reason}.")
         array = job.result
-        meta = {"X-JambaTalk-Fps": repr(job.fps), "X-JambaTalk-Start-Seconds": repr(job.request.start_s),
-                "X-JambaTalk-Frames": str(job.frames), "X-JambaTalk-Output": job.request.output,
-                f"X-JambaTalk-{'Channels' if job.request.output == 'weights' else 'Vertices'}": str(array.shape[1])}
+        names = protocol.RESULT_HEADERS
+        meta = {names["fps"]: repr(job.fps), names["start_s"]: repr(job.request.start_s),
+                names["frames"]: str(job.frames), names["output"]: job.request.output,
+                names["channels" if job.request.output == "weights" else "vertices"]: str(array.shape[1])}
         if via == "http":
             return NpyResponse(array, headers=meta)
         if file_results is None:
