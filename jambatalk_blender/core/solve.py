@@ -11,14 +11,17 @@ key's motion (the mean diagonal of the Gram matrix ``D diag(w) D^T``). So ``smoo
 1.0 in one key's weight between two frames as much as missing one frame by a typical key's whole motion; the
 value means the same whatever the vertex count or the keys' sizes. 0 solves every frame independently.
 
-Method. One pass over the big arrays builds ``G = D D^T`` (K, K) and ``B = O D^T`` (T, K) in float64; after
-that all work is in the (T, K) weight space: ADMM on the bound-constrained quadratic with the split W = Z,
-Z in the box. Its W-step solves ``W (G + rho P) + lambda L W = R`` exactly (L: the path graph's Laplacian over
-frames, P: the keys' Gram diagonal, which scales the penalty so keys of any size converge alike): in the
-eigenbasis of ``G + rho P`` (eigh, K x K) and of L (a DCT-II basis, applied with numpy's FFT in O(T log T)) the
-system is diagonal, so a step costs two K x K products and one DCT pair. rho adapts by residual balancing, which
-only needs a new K x K eigh. Keys with no motion get weight 0 (clipped into their range) and leave the solve.
-Finally the fit error is measured exactly over every frame and vertex, a block of frames at a time.
+Method. One pass over the big arrays builds ``G = D D^T`` (K, K) and ``B = O D^T`` (T, K) in float64 (blocks
+of frames, so no (T, V, 3) float64 copy); after that all work is in the (T, K) weight space. The bounded
+quadratic is split into the quadratic and the box and solved by ADMM in its Douglas-Rachford form, over-relaxed
+and Anderson-accelerated. The quadratic's step solves ``X (G + rho P) + lambda L X = R`` exactly (L: the path
+graph's Laplacian over frames; P: the keys' Gram diagonal, which scales the penalty so keys of any size converge
+alike): in the eigenbasis of ``G + rho P`` (one K x K eigh) and of L (a DCT-II basis, applied with numpy's FFT
+in O(T log T)) the system is diagonal, so a step costs two (T, K) x (K, K) products and one DCT pair, and no
+T x T matrix exists even for a 10-minute take. Keys with no motion get weight 0 (clipped into their range) and
+leave the solve; duplicate or collinear keys make G singular, which the penalty term and the acceleration
+handle (any split between them fits equally well). Finally the fit error is measured exactly over every frame
+and vertex, a block of frames at a time.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class SolveResult:
 
 def solve_weights(offsets: np.ndarray, deltas: np.ndarray, lower: np.ndarray, upper: np.ndarray, *,
                   smoothness: float = 0.0, vertex_weights: np.ndarray | None = None,
-                  max_iterations: int = 2000, tolerance: float = 1e-7) -> SolveResult:
+                  max_iterations: int = 1000, tolerance: float = 1e-7) -> SolveResult:
     """Per-frame weights of the keys ``deltas`` (K, V, 3) that best reproduce ``offsets`` (T, V, 3), in range.
 
     ``lower``/``upper`` (K,) are the keys' slider ranges; ``smoothness`` >= 0 penalises frame-to-frame weight
@@ -176,13 +179,11 @@ def _frame_step(frames: int, per_frame_values: int) -> int:
 def _project(data: np.ndarray, weighted_keys: np.ndarray) -> np.ndarray:
     """B = offsets @ keys^T in float64, a block of frames at a time; also the check that offsets are finite."""
     frames, width = data.shape[0], weighted_keys.shape[1]
-    flat = data.reshape(frames, width)
     projection = np.empty((frames, weighted_keys.shape[0]))
     step = _frame_step(frames, width)
     for start in range(0, frames, step):
-        block = flat[start:start + step].astype(np.float64)
-        # A float64 sum of the block is non-finite exactly when a value is (finite float32 data cannot overflow it).
-        if not math.isfinite(float(block.sum())):
+        block = data[start:start + step].reshape(-1, width).astype(np.float64)  # (a strided input: copies a block)
+        if not np.isfinite(block).all():
             raise ValueError("The motion contains NaN or infinite offsets.")
         projection[start:start + step] = block @ weighted_keys.T
     return projection
@@ -192,7 +193,6 @@ def _measure(data: np.ndarray, flat_keys: np.ndarray, weights: np.ndarray,
              vw: np.ndarray | None) -> tuple[np.ndarray, float, float]:
     """Exact per-frame max vertex error, total squared error and largest offset, a block of frames at a time."""
     frames, vertices = data.shape[:2]
-    flat = data.reshape(frames, vertices * 3)
     considered = None if vw is None else vw > 0
     frame_error = np.empty(frames)
     error_sq_sum = 0.0
@@ -200,10 +200,10 @@ def _measure(data: np.ndarray, flat_keys: np.ndarray, weights: np.ndarray,
     step = _frame_step(frames, vertices * 3)
     w64 = weights.astype(np.float64)  # the weights as stored (float32), so the error is the one the user gets
     for start in range(0, frames, step):
-        block = flat[start:start + step].astype(np.float64).reshape(-1, vertices, 3)
-        moved = np.einsum("fvc,fvc->fv", block, block)
+        block = data[start:start + step]
+        moved = np.einsum("fvc,fvc->fv", block, block, dtype=np.float64)
         residual = (w64[start:start + step] @ flat_keys).reshape(-1, vertices, 3)
-        residual -= block
+        residual -= block  # upcast element by element: no float64 copy of the offsets
         error_sq = np.einsum("fvc,fvc->fv", residual, residual)
         if considered is not None:
             moved = moved[:, considered]
@@ -354,7 +354,7 @@ def _admm(gram: np.ndarray, projection: np.ndarray, lo: np.ndarray, hi: np.ndarr
             return z, iteration, True
         residual = ((mapped - state) * size).ravel()
         norm = float(np.sqrt(residual @ residual))
-        if fallback is not None and norm > norm_before:
+        if fallback is not None and not norm <= norm_before:  # (a NaN norm fails too)
             # The extrapolation did worse than where it started: take the plain step instead, forget the history.
             state, fallback = fallback, None
             anderson.reset()
