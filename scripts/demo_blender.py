@@ -287,7 +287,7 @@ def compose_preview(stills: list[Path], frames: list[int], truth: dict, measured
     seconds = np.arange(int(truth["frames"])) / fps
     cols = (len(stills) + 1) // 2 if len(stills) > 3 else len(stills)  # two rows of wide stills
     still_rows = (len(stills) + cols - 1) // cols
-    figure = plt.figure(figsize=(13, 4.2 * still_rows / 2 * 2 + 5.0), dpi=100)
+    figure = plt.figure(figsize=(13, 2.3 * still_rows + 4.6), dpi=100)
     grid = figure.add_gridspec(still_rows + 2, cols, height_ratios=[1.3] * still_rows + [1, 1], hspace=0.35,
                                wspace=0.04)
     for i, (still, k) in enumerate(zip(stills, frames, strict=True)):
