@@ -355,11 +355,25 @@ class JAMBATALK_OT_stop_worker(bpy.types.Operator):
 
 
 class _ExportBase(ExportHelper):
+    """Export the active mesh with `_export` (each operator's one line), reporting a failure as one sentence."""
+
     def _target(self, context):
         obj = context.active_object
         if obj is None or obj.type != "MESH":
             raise exporters.ExportError("Select the animated mesh to export.")
         return obj
+
+    def _export(self, context, obj) -> str:
+        raise NotImplementedError
+
+    def execute(self, context):
+        try:
+            path = self._export(context, self._target(context))
+        except (exporters.ExportError, BakeError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {path}")
+        return {"FINISHED"}
 
 
 class JAMBATALK_OT_export_fbx(bpy.types.Operator, _ExportBase):
@@ -370,14 +384,8 @@ class JAMBATALK_OT_export_fbx(bpy.types.Operator, _ExportBase):
     filename_ext = ".fbx"
     filter_glob: bpy.props.StringProperty(default="*.fbx", options={"HIDDEN"})
 
-    def execute(self, context):
-        try:
-            path = exporters.export_fbx(context, self._target(context), self.filepath)
-        except exporters.ExportError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path}")
-        return {"FINISHED"}
+    def _export(self, context, obj) -> str:
+        return exporters.export_fbx(context, obj, self.filepath)
 
 
 class JAMBATALK_OT_export_alembic(bpy.types.Operator, _ExportBase):
@@ -390,16 +398,10 @@ class JAMBATALK_OT_export_alembic(bpy.types.Operator, _ExportBase):
     frame_start: bpy.props.IntProperty(name="Start", default=-1, description="-1: the scene's start frame")
     frame_end: bpy.props.IntProperty(name="End", default=-1, description="-1: the scene's end frame")
 
-    def execute(self, context):
-        try:
-            path = exporters.export_alembic(context, self._target(context), self.filepath,
-                                            None if self.frame_start < 0 else self.frame_start,
-                                            None if self.frame_end < 0 else self.frame_end)
-        except exporters.ExportError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path}")
-        return {"FINISHED"}
+    def _export(self, context, obj) -> str:
+        return exporters.export_alembic(context, obj, self.filepath,
+                                        None if self.frame_start < 0 else self.frame_start,
+                                        None if self.frame_end < 0 else self.frame_end)
 
 
 class JAMBATALK_OT_export_gltf(bpy.types.Operator, _ExportBase):
@@ -410,14 +412,8 @@ class JAMBATALK_OT_export_gltf(bpy.types.Operator, _ExportBase):
     filename_ext = ".glb"
     filter_glob: bpy.props.StringProperty(default="*.glb", options={"HIDDEN"})
 
-    def execute(self, context):
-        try:
-            path = exporters.export_gltf(context, self._target(context), self.filepath)
-        except exporters.ExportError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path}")
-        return {"FINISHED"}
+    def _export(self, context, obj) -> str:
+        return exporters.export_gltf(context, obj, self.filepath)
 
 
 class JAMBATALK_OT_export_live_link(bpy.types.Operator, _ExportBase):
@@ -428,14 +424,8 @@ class JAMBATALK_OT_export_live_link(bpy.types.Operator, _ExportBase):
     filename_ext = ".csv"
     filter_glob: bpy.props.StringProperty(default="*.csv", options={"HIDDEN"})
 
-    def execute(self, context):
-        try:
-            path = exporters.export_live_link_csv(context, self._target(context), self.filepath)
-        except (exporters.ExportError, BakeError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Exported {path}")
-        return {"FINISHED"}
+    def _export(self, context, obj) -> str:
+        return exporters.export_live_link_csv(context, obj, self.filepath)
 
 
 classes = (JambaTalkChannelAdjust, JambaTalkSceneSettings, JAMBATALK_OT_animate_from_audio, JAMBATALK_OT_rebake,
