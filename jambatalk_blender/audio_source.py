@@ -13,6 +13,7 @@ import os
 import bpy
 
 from . import compat
+from .blend_paths import absolute_path, relative_to_unsaved_blend
 from .core import timing
 from .core.audio import AudioSource
 
@@ -39,7 +40,7 @@ def sound_bytes(sound: bpy.types.Sound, what: str) -> tuple[bytes, str | None]:
     if not raw:
         raise AudioSourceError(f"{what} has no sound file.")
     path = bpy.path.abspath(raw, library=sound.library)
-    if raw.startswith("//") and not bpy.data.filepath and sound.library is None:
+    if relative_to_unsaved_blend(raw, sound.library):
         raise AudioSourceError(f"{what} uses a path relative to the .blend ({raw}), but the .blend is not saved "
                                "yet. Save it, or use an absolute path.")
     return _read(os.path.normpath(path), what), path
@@ -90,9 +91,7 @@ def from_file(path: str, first_frame: float) -> AudioSource:
     """A whole audio file whose first sample lands on scene frame ``first_frame``."""
     if not path:
         raise AudioSourceError("Choose an audio file or a sound strip.")
-    if path.startswith("//") and not bpy.data.filepath:
-        raise AudioSourceError(f"The audio path {path} is relative to the .blend, which is not saved yet.")
-    absolute = os.path.normpath(bpy.path.abspath(path))
+    absolute = absolute_path(path, "audio", AudioSourceError)
     data = _read(absolute, "the chosen file")
     label = os.path.splitext(os.path.basename(absolute))[0]
     return AudioSource(data=data, start_s=0.0, end_s=None, first_frame=float(first_frame), label=label,

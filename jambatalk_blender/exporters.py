@@ -15,6 +15,7 @@ import bpy
 import numpy as np
 
 from . import compat
+from .blend_paths import absolute_path
 from .core import livelink, names
 
 
@@ -30,9 +31,7 @@ def _check_target(obj) -> None:
 def _absolute(path: str, extension: str) -> str:
     if not path:
         raise ExportError("Choose a file to export to.")
-    if path.startswith("//") and not bpy.data.filepath:
-        raise ExportError(f"The export path {path} is relative to the .blend, which is not saved yet.")
-    absolute = os.path.normpath(bpy.path.abspath(path))
+    absolute = absolute_path(path, "export", ExportError)
     if not absolute.lower().endswith(extension):
         absolute += extension
     os.makedirs(os.path.dirname(absolute) or ".", exist_ok=True)

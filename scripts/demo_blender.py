@@ -353,18 +353,14 @@ def main() -> int:
         with stages.stage("save .blend"):
             made["blend"] = take / "demo.blend"
             bpy.ops.wm.save_as_mainfile(filepath=str(made["blend"]))
-        with stages.stage("export FBX"):
-            made["fbx"] = take / "demo.fbx"
-            bpy.ops.jambatalk.export_fbx(filepath=str(made["fbx"]))
-        with stages.stage("export Alembic"):
-            made["abc"] = take / "demo.abc"
-            bpy.ops.jambatalk.export_alembic(filepath=str(made["abc"]))
-        with stages.stage("export glTF"):
-            made["glb"] = take / "demo.glb"
-            bpy.ops.jambatalk.export_gltf(filepath=str(made["glb"]))
-        with stages.stage("export Live Link CSV"):
-            made["csv"] = take / "demo_live_link.csv"
-            bpy.ops.jambatalk.export_live_link(filepath=str(made["csv"]))
+        exports = (("fbx", "demo.fbx", "FBX", bpy.ops.jambatalk.export_fbx),
+                   ("abc", "demo.abc", "Alembic", bpy.ops.jambatalk.export_alembic),
+                   ("glb", "demo.glb", "glTF", bpy.ops.jambatalk.export_gltf),
+                   ("csv", "demo_live_link.csv", "Live Link CSV", bpy.ops.jambatalk.export_live_link))
+        for key, file_name, label, export in exports:  # through the extension's own operators
+            with stages.stage(f"export {label}"):
+                made[key] = take / file_name
+                export(filepath=str(made[key]))
         with stages.stage("measure the baked curves"):
             measured = [measured_curves(scene, obj, truth, m) for obj, m in zip(characters, marks, strict=True)]
         with stages.stage("render stills"):

@@ -10,26 +10,20 @@ template, jaw-opening r, bilabial closures), then install the checkpoint and its
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scripts.model_recipe import install_checkpoint, jambatalk, recipe_parser, run_recipe  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "arkit"
 CONFIG = MODEL_DIR / "train.toml"
 CHECKPOINT_NAME = "jambatalk-arkit-small.safetensors"
 VOICES = "asterisk,festival,flite,formant"
 SEED = 0
-
-
-def jambatalk(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "model_core.cli", *args], cwd=ROOT, check=True)
 
 
 def corpus_is_current(folder: Path, minutes: float) -> bool:
@@ -47,11 +41,6 @@ def make_corpus(folder: Path, minutes: float) -> None:
         return
     jambatalk("synth-corpus", str(folder), "--head", "makehuman", "--voices", VOICES, "--minutes", str(minutes),
               "--seed", str(SEED), "--overwrite", "--quiet")
-
-
-def train(corpus: Path, run: Path, threads: int) -> None:
-    jambatalk("train", str(CONFIG), "--overwrite", "--quiet", "--set", f"data.dir={json.dumps(str(corpus))}",
-              "--set", f"train.output_dir={json.dumps(str(run))}", "--set", f"train.num_threads={threads}")
 
 
 def score(checkpoint: Path, corpus: Path, work: Path, threads: int) -> dict:
@@ -77,54 +66,30 @@ def score(checkpoint: Path, corpus: Path, work: Path, threads: int) -> dict:
 
 def install(run: Path, corpus: Path, scores: dict) -> None:
     """Copy the best checkpoint into models/arkit/ under its own name, without this machine's paths."""
-    from model_core.checkpoint import load_checkpoint, save_checkpoint
 
-    MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    loaded = load_checkpoint(run / "best.safetensors")
-    provenance = dict(loaded.info.provenance)
-    data = dict(provenance.get("data", {}))
-    data["dir"] = f"jambatalk synth-corpus --head makehuman --voices {VOICES} --seed {SEED} (see models/arkit/)"
-    provenance.update(data=data, made_by="scripts/train_arkit_model", config="models/arkit/train.toml")
-    config = json.loads(json.dumps(provenance.get("train_config", {})))  # no paths of the training machine
-    config.get("data", {})["dir"] = "corpus"
-    config.get("train", {})["output_dir"] = "train"
-    provenance["train_config"] = config
-    info = dataclasses.replace(loaded.info, name="jambatalk-arkit-small", provenance=provenance)
-    save_checkpoint(MODEL_DIR / CHECKPOINT_NAME, loaded.model, info, template=loaded.template)
-    (MODEL_DIR / "metrics.json").write_text(json.dumps(scores, indent=1) + "\n", encoding="utf-8")
+    def without_local_paths(provenance: dict) -> None:
+        config = json.loads(json.dumps(provenance.get("train_config", {})))
+        config.get("data", {})["dir"] = "corpus"
+        config.get("train", {})["output_dir"] = "train"
+        provenance["train_config"] = config
+
+    install_checkpoint(run, MODEL_DIR / CHECKPOINT_NAME, scores, name="jambatalk-arkit-small",
+                       data_dir=f"jambatalk synth-corpus --head makehuman --voices {VOICES} --seed {SEED} "
+                                "(see models/arkit/)",
+                       made_by="scripts/train_arkit_model", config="models/arkit/train.toml",
+                       adjust_provenance=without_local_paths)
     meta = json.loads((corpus / "meta.json").read_text(encoding="utf-8"))
     (MODEL_DIR / "corpus_meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     print(f"[train_arkit_model] installed {MODEL_DIR / CHECKPOINT_NAME}, metrics.json and corpus_meta.json")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default=str(ROOT / "runs" / "arkit-model"), help="corpus and run folder")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser = recipe_parser(__doc__, "arkit-model", "models/arkit/")
     parser.add_argument("--minutes", type=float, default=80.0, help="minutes of speech in the corpus (80)")
-    parser.add_argument("--no-install", action="store_true", help="leave models/arkit/ as it is")
-    parser.add_argument("--skip-training", action="store_true", help="score (and install) an existing run")
     args = parser.parse_args()
-    work = Path(args.work).resolve()
-    corpus, run = work / "corpus", work / "train"
-    timings = {}
-    started = time.perf_counter()
-    make_corpus(corpus, args.minutes)
-    timings["corpus_s"] = time.perf_counter() - started
-    if not args.skip_training:
-        mark = time.perf_counter()
-        train(corpus, run, args.threads)
-        timings["training_s"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    scores = score(run / "best.safetensors", corpus, work, args.threads)
-    timings["scoring_s"] = time.perf_counter() - mark
-    scores["timings"] = {k: round(v, 1) for k, v in timings.items()}
-    print(json.dumps(scores["held_out_voices"]["summary"], indent=1))
-    for stage, seconds in timings.items():
-        print(f"[train_arkit_model] {stage[:-2]:<10} {seconds:8.1f} s")
-    if not args.no_install:
-        install(run, corpus, scores)
-    return 0
+    return run_recipe(args, "train_arkit_model", CONFIG, lambda corpus: make_corpus(corpus, args.minutes),
+                      lambda checkpoint, corpus, work: score(checkpoint, corpus, work, args.threads),
+                      lambda scores: scores["held_out_voices"]["summary"], install)
 
 
 if __name__ == "__main__":

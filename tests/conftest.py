@@ -12,6 +12,7 @@ import torch
 from model_core.checkpoint import CheckpointInfo, LoadedCheckpoint
 from model_core.config import JambaTalkConfig, preset
 from model_core.model import JambaTalk
+from tests.speech_audio import speech_like  # noqa: F401  (re-exported: many tests import it from here)
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -52,15 +53,3 @@ def make_model(config: JambaTalkConfig | None = None, seed: int = 0, head_std: f
 
 def loaded(model: JambaTalk, template: np.ndarray | None = None) -> LoadedCheckpoint:
     return LoadedCheckpoint(model, CheckpointInfo(config=model.config), template)
-
-
-def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """A deterministic voiced/unvoiced signal with a moving pitch, syllable envelope and pauses."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t), 0, None) ** 0.5
-    noise = rng.standard_normal(t.shape) * (np.sin(2 * np.pi * 0.9 * t) > 0.7)
-    return (0.25 * voiced * envelope + 0.03 * noise).astype(np.float32)

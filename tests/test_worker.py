@@ -38,7 +38,6 @@ from jambatalk_blender.core.worker_errors import (
     WorkerError,
     WorkerNotRunning,
     WorkerRequestError,
-    WorkerStartError,
 )
 from tests import worker_fixtures as wf
 from tests.worker_fixtures import (
@@ -203,7 +202,7 @@ def test_result_as_a_file(worker: LocalWorker) -> None:
 
 
 def test_file_results_are_swept() -> None:
-    from model_core.worker.app import FileResults
+    from model_core.worker.responses import FileResults
 
     with tempfile.TemporaryDirectory() as directory:
         files = FileResults(Path(directory), ttl_s=60.0)
@@ -274,7 +273,7 @@ def run_asgi(app, method: str = "GET") -> list[dict]:
 @pytest.mark.parametrize("shape,dtype,chunk", [((5, 7, 3), np.float32, 16), ((5, 7, 3), np.float16, 100),
                                                ((5, 7, 3), np.float32, 10**6), ((0, 7, 3), np.float32, 8)])
 def test_npy_response_streams_the_array_in_chunks(shape: tuple[int, ...], dtype, chunk: int) -> None:
-    from model_core.worker.app import NpyResponse
+    from model_core.worker.responses import NpyResponse
 
     array = np.arange(np.prod(shape), dtype=np.float32).reshape(shape).astype(dtype)
     buffer = io.BytesIO()
@@ -426,13 +425,9 @@ def test_localhost_host_is_accepted(worker: LocalWorker) -> None:
 
 
 def test_non_loopback_without_token_file_refuses_to_start(checkpoint) -> None:
-    with pytest.raises(WorkerStartError) as caught:
-        LocalWorker.start(sys.executable, [str(checkpoint)], device="cpu", extra_args=["--host", "0.0.0.0"],
-                          env=worker_env(), startup_timeout_s=120)
-    os.unlink(caught.value.log_path)
-    assert caught.value.exit_code == 2
-    assert "requires an explicit --token-file" in caught.value.stderr_tail
-    assert "exited with code 2" in str(caught.value)
+    refused = wf.refused_start(checkpoint, "--host", "0.0.0.0")
+    assert "requires an explicit --token-file" in refused.stderr_tail
+    assert "exited with code 2" in str(refused)
 
 
 # -- cancelling ------------------------------------------------------------------------------------------------

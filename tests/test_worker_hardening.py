@@ -23,12 +23,12 @@ import pytest
 import soundfile as sf
 
 from jambatalk_blender.core.local_worker import LocalWorker
-from jambatalk_blender.core.worker_errors import WorkerStartError
 from model_core.audio_io import AudioError, decode_audio_bytes
-from model_core.worker.app import FileResults, WorkerSettings
 from model_core.worker.hosts import HostPolicy
+from model_core.worker.responses import FileResults
+from model_core.worker.state import WorkerSettings
 from tests import worker_fixtures as wf
-from tests.worker_fixtures import encode, json_error, raw_request, speech, start_worker, worker_env
+from tests.worker_fixtures import encode, json_error, raw_request, speech, start_worker
 
 shared, checkpoint, worker = wf.shared, wf.checkpoint, wf.worker
 
@@ -313,13 +313,9 @@ def test_two_authorization_headers_are_refused(worker: LocalWorker) -> None:
 
 
 def test_missing_parent_pid_refuses_to_start(checkpoint: Path) -> None:
-    with pytest.raises(WorkerStartError) as caught:
-        # LocalWorker passes its own --parent-pid first; the last one given wins.
-        LocalWorker.start(sys.executable, [str(checkpoint)], device="cpu", extra_args=["--parent-pid", "999999999"],
-                          env=worker_env(), startup_timeout_s=120)
-    os.unlink(caught.value.log_path)
-    assert caught.value.exit_code == 2
-    assert "--parent-pid 999999999 is not a running process" in caught.value.stderr_tail
+    # LocalWorker passes its own --parent-pid first; the last one given wins.
+    refused = wf.refused_start(checkpoint, "--parent-pid", "999999999")
+    assert "--parent-pid 999999999 is not a running process" in refused.stderr_tail
 
 
 def test_token_is_not_in_reprs() -> None:

@@ -24,6 +24,8 @@ import pytest
 import soundfile as sf
 
 from jambatalk_blender.core.local_worker import LocalWorker
+from jambatalk_blender.core.worker_errors import WorkerStartError
+from tests.speech_audio import speech_like
 
 REPO = Path(__file__).resolve().parents[1]
 VERTICES = 40
@@ -52,6 +54,16 @@ def start_worker(checkpoint: Path, *extra_args: str, startup_timeout_s: float = 
                                env=worker_env(), startup_timeout_s=startup_timeout_s)
     _started.append(worker)
     return worker
+
+
+def refused_start(checkpoint: Path, *extra_args: str) -> WorkerStartError:
+    """Start a worker that must refuse its arguments: the error, after checking it exited with code 2."""
+    with pytest.raises(WorkerStartError) as caught:
+        LocalWorker.start(sys.executable, [str(checkpoint)], device="cpu", extra_args=extra_args, env=worker_env(),
+                          startup_timeout_s=120)
+    os.unlink(caught.value.log_path)
+    assert caught.value.exit_code == 2
+    return caught.value
 
 
 @atexit.register
@@ -126,8 +138,6 @@ def animator(checkpoint: Path):
 
 # -- audio ---------------------------------------------------------------------------------------------------
 def speech(seconds: float, seed: int = 0, sample_rate: int = SR) -> np.ndarray:
-    from tests.conftest import speech_like
-
     return speech_like(seconds, sample_rate=sample_rate, seed=seed)
 
 

@@ -33,6 +33,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the add-on module, as a plain add-on from this checkout
 SR = 16000
 
+from tests.speech_audio import speech_like  # noqa: E402  (numpy only; after the checkout is on sys.path)
+
 needs_audio = pytest.mark.skipif(not bpy.app.build_options.audaspace,
                                  reason="this bpy build has no audaspace (PyPI bpy 4.2): no sound strips")
 
@@ -140,19 +142,8 @@ def world_positions(obj) -> np.ndarray:
     return co @ m[:3, :3].T + m[:3, 3]
 
 
-def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / SR
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = np.clip(np.sin(2 * np.pi * 3.1 * t), 0, None) ** 0.5
-    noise = rng.standard_normal(t.shape) * (np.sin(2 * np.pi * 0.9 * t) > 0.7)
-    return (0.25 * voiced * envelope + 0.03 * noise).astype(np.float32)
-
-
 def write_wav(path: Path, seconds: float, seed: int = 0) -> Path:
-    samples = (np.clip(speech_like(seconds, seed), -1, 1) * 32767).astype("<i2")
+    samples = (np.clip(speech_like(seconds, SR, seed), -1, 1) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

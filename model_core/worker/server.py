@@ -20,7 +20,7 @@ import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from model_core.worker import PROTOCOL_VERSION
-from model_core.worker.app import DEFAULT_BODY_TIMEOUT_S, WorkerSettings, create_app
+from model_core.worker.app import create_app
 from model_core.worker.budget import ByteBudget
 from model_core.worker.connections import (
     DEFAULT_HEAD_TIMEOUT_S,
@@ -31,6 +31,7 @@ from model_core.worker.connections import (
 from model_core.worker.hosts import HostPolicy, is_loopback
 from model_core.worker.jobs import JobBoard
 from model_core.worker.models import ModelRegistry
+from model_core.worker.state import DEFAULT_BODY_TIMEOUT_S, WorkerSettings
 
 PARENT_POLL_SECONDS = 1.0
 

@@ -13,6 +13,7 @@ import time
 from starlette.types import Receive
 
 from model_core.worker.budget import ByteBudget, Reservation
+from model_core.worker.errors import too_large_message
 
 MIN_UPLOAD_RATE = 64 * 1024  # bytes/s: a body slower than this on average (after its grace time) is abandoned
 
@@ -69,8 +70,7 @@ async def read_body(receive: Receive, content_length: int | None, limit: int, bu
             chunk = message.get("body", b"")
             end = received + len(chunk)
             if end > limit:
-                raise UploadError(413, "too_large", f"The request body is larger than the worker's limit of "
-                                                    f"{limit / 2**20:.0f} MB.")
+                raise UploadError(413, "too_large", too_large_message(limit))
             if end > len(buffer):
                 if content_length is not None:
                     raise UploadError(400, "bad_body", "The request body is longer than its Content-Length.")
