@@ -1,6 +1,4 @@
-"""Compress a take of per-frame vertex offsets into K shape keys plus one weight curve per key.
-
-Pure module (stdlib + numpy) so it runs inside Blender's bundled Python.
+"""Compress a take of per-frame vertex offsets into K shape keys plus one weight curve per key (pure).
 
 The take is the (F, V*3) matrix A of offsets from the neutral face. We keep its top right singular vectors
 (PCA **without mean-centring**): offsets are already deltas from the Basis shape key, so the neutral face is
@@ -9,25 +7,18 @@ and every key can be keyed to 0 for rest. Centring would make the take's average
 constant weight 1 that animators would have to keep, and would put silence at non-zero weights on every curve.
 "Variance" therefore means energy (the sum of squared offsets), and ``explained`` is each key's share of it.
 
-Speed: a 5-minute take is 9000 x 15069 float32 values (517 MiB). An exact SVD is out (LAPACK needed ~60 s
-for just 1500 of those frames on the 2-core test machine) and so are both Gram matrices (9000^2 or 15069^2).
-`decompose` finds the subspace with a randomized range finder (one power iteration) on a strided subset of
-<= 2048 frames (speech shapes recur many times per minute, so every 5th frame sees them), then projects *all*
-frames onto it and rotates within it (Rayleigh-Ritz), so ``explained``, the choice of K and ``error_max_m``
-are exact for the whole take. The sketch starts 32 wide; when the subset needs more keys it is widened by
-new random columns deflated against the directions already found (not restarted), straight to the cap
-(max_keys + oversampling) when the missing energy shows K will be max_keys anyway: on a noisy take that never
-reaches the target this sketches 74 columns once instead of 32 + 64 + 74. If the subset missed energy, the
-frames fitting worst are added and the search repeats. The whole take is read about three times (energies,
-projection, error): ~1 s for 5 minutes. Small matrices (K x K Gram matrices) go through eigh rather than
-QR/SVD of tall ones, and products are done in few large BLAS calls: each call wakes BLAS threads, which then
-spin, costing milliseconds of wall and CPU time on a busy machine.
+Speed: a 5-minute take is 9000 x 15069 float32 values (517 MiB), too big for an exact SVD or either Gram
+matrix. `decompose` finds the subspace with a randomized range finder (one power iteration) on a strided
+subset of <= 2048 frames (speech shapes recur many times a minute), then projects *all* frames onto it and
+rotates within it (Rayleigh-Ritz), so ``explained``, K and ``error_max_m`` are exact for the whole take. The
+sketch starts 32 wide and is widened by new random columns deflated against the directions found (never
+restarted), straight to the cap when the missing energy shows K will be max_keys anyway; frames that fit worst
+are added to the subset if it missed energy. Small matrices go through eigh, products through few large BLAS
+calls (each call wakes BLAS threads, which spin on a busy machine).
 
-Choosing K: the smallest number of keys reaching ``variance_target`` of the energy (at most max_keys). The
-energy share is a poor proxy on noisy takes: sensor noise spread over every vertex holds a fixed share of the
-energy that no key budget removes (0.2 % on the benchmark take, so 99.9 % is never reached and K = max_keys,
-44 of its 64 keys fitting noise). Given the animator's tolerance (``error_tolerance_m``, the keyframe
-reduction's), K may stop earlier, at the smallest k whose largest vertex error over the take is
+Choosing K: the smallest number of keys reaching ``variance_target`` of the energy (at most max_keys). On
+noisy takes that is a poor proxy: noise over every vertex holds a share of the energy no key budget removes.
+Given the animator's tolerance (``error_tolerance_m``), K may stop at the smallest k whose largest error is
 * <= half the tolerance (the keyframe reduction is bounded by the tolerance against the unreduced keys, so
   1.5x the tolerance is the worst case; it typically adds 1/8 to 1/4 of it, keeping the baked mesh within), or
 * within a tenth of the tolerance of the error with all max_keys keys: the keys after k would change no
