@@ -113,3 +113,41 @@ def encode_audio(
             pairs = min(pairs, frame_count)
         hidden = hidden[:, : pairs * 2].reshape(hidden.shape[0], pairs, hidden.shape[2] * 2)
     return hidden
+
+
+def encode_audio_batch(
+    wav2vec2: Wav2Vec2Model,
+    takes: list[torch.Tensor],
+    frame_mode: str,
+    motion_fps: float,
+) -> tuple[torch.Tensor, list[int]]:
+    """Several normalised takes (each (samples,)) -> right-padded (batch, T, width) features and each take's
+    motion-frame count; frames past a take's count are padding.
+
+    Each take gets the frames `encode_audio` gives it alone. The CNN runs per take: it never sees padding
+    (whatever its norm), and on CPU a batched CNN is memory-bound and slower (docs/batch.md). The
+    transformer encoder, where batching pays, runs once over the padded frames with the padding masked (and
+    zeroed before its positional convolution, as that convolution's own padding is).
+    """
+    cnn = [wav2vec2.feature_extractor(take[None]).transpose(1, 2) for take in takes]
+    cnn_counts = [c.shape[1] for c in cnn]
+    if frame_mode == "interpolate":
+        counts = [official_motion_frames(c, motion_fps) for c in cnn_counts]
+        if min(counts) < 1:
+            raise ValueError("The audio is too short to yield a single motion frame.")
+        cnn = [interpolate_frames(c, t) for c, t in zip(cnn, counts, strict=True)]
+        encoder_counts = counts
+    else:
+        counts = [c // 2 for c in cnn_counts]
+        encoder_counts = cnn_counts
+    width = max(encoder_counts)
+    features = torch.cat([F.pad(c, (0, 0, 0, width - c.shape[1])) for c in cnn])
+    mask = torch.arange(width, device=features.device)[None] < torch.tensor(encoder_counts,
+                                                                          device=features.device)[:, None]
+    hidden = wav2vec2.feature_projection(features)
+    hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+    hidden = wav2vec2.encoder(hidden, attention_mask=mask).last_hidden_state
+    if frame_mode == "fold_pairs":
+        pairs = max(counts)
+        hidden = hidden[:, : pairs * 2].reshape(hidden.shape[0], pairs, hidden.shape[2] * 2)
+    return hidden, counts

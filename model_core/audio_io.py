@@ -422,15 +422,30 @@ def load_audio_file(
     path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS
 ) -> DecodedAudio:
     """Decode an audio file from disk; a missing or empty file is an ``AudioError`` too."""
+    path = _check_audio_path(path)
+    return _decode(path, max_seconds, path)
+
+
+def read_audio_file_bytes(path: str | os.PathLike[str]) -> bytes:
+    """An audio file's bytes, undecoded (to hash, then `decode_audio_bytes`), with `load_audio_file`'s sentences
+    for a missing, non-file or empty path."""
+    path = _check_audio_path(path)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise AudioError(f"{path} could not be read ({err.strerror or err}); check its permissions.") from err
+
+
+def _check_audio_path(path: str | os.PathLike[str]) -> str:
     path = os.fspath(path)
-    name = path
     if not os.path.exists(path):
-        raise AudioError(f"{name} does not exist; check the path.")
+        raise AudioError(f"{path} does not exist; check the path.")
     if not os.path.isfile(path):
-        raise AudioError(f"{name} is not a file; choose an audio file instead.")
+        raise AudioError(f"{path} is not a file; choose an audio file instead.")
     if os.path.getsize(path) == 0:
-        raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
-    return _decode(path, max_seconds, name)
+        raise AudioError(f"{path} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
+    return path
 
 
 def _to_float(samples: np.ndarray, name: str) -> np.ndarray:

@@ -141,6 +141,18 @@ def foreign_cpu_share(interval: float = 1.0) -> float | None:
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
+def load_now() -> dict[str, Any]:
+    """The load average and other processes' CPU share over the next second (benchmarks record it)."""
+    return {"loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "foreign_cpu_share": foreign_cpu_share(1.0)}
+
+
+def describe_load(load: dict[str, Any]) -> str:
+    share = load["foreign_cpu_share"]
+    return (f"loadavg {' '.join(f'{v:.2f}' for v in load['loadavg'] or [])}; "
+            f"other processes {'?' if share is None else f'{100 * share:.0f} %'} of the CPUs")
+
+
 def wait_for_idle(max_wait: float, threshold: float = 0.1, interval: float = 2.0) -> float | None:
     """Wait up to `max_wait` s until other processes use under `threshold` of the CPUs; the last share seen."""
     deadline = time.monotonic() + max_wait

@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 from model_core.config import PRESETS
-
-FORMATS = ("npy", "pc2", "mdd", "arkit-csv", "arkit-json")
-WEIGHT_FORMATS = {"arkit-csv": "csv", "arkit-json": "json"}
+from model_core.output_files import FORMATS, WEIGHT_FORMATS
 
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
@@ -28,26 +26,16 @@ def cmd_animate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from model_core.arkit_formats import write_arkit_json, write_live_link_csv
     from model_core.audio_io import crop_seconds, load_audio_file
     from model_core.inference import Animator
-    from model_core.mesh_cache import write_mdd, write_npy, write_pc2
-    from model_core.templates import read_template
+    from model_core.output_files import check_format, choose_template, file_suffix, write_animation
 
     animator = Animator(args.checkpoint, device=args.device, precision=args.precision, backend=args.backend,
                         moe_policy=args.moe_policy, max_seconds=args.max_minutes * 60)
-    if args.format in WEIGHT_FORMATS and animator.output_kind != "blendshapes":
-        raise ValueError(f"--format {args.format} needs a blendshape model; {args.checkpoint} outputs vertex offsets "
-                         "(use npy, pc2 or mdd).")
+    check_format(args.format, animator.output_kind, args.checkpoint)
     template = None
     if args.format in ("pc2", "mdd"):
-        if args.template:
-            template = read_template(args.template, animator.vertex_count)
-        elif animator.template is not None:
-            template = animator.template
-        else:
-            raise ValueError("PC2/MDD need vertex positions: pass --template MESH (.obj or .npy); "
-                             "this checkpoint has no neutral template.")
+        template = choose_template(args.template, animator.template, animator.vertex_count)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = []
@@ -67,17 +55,10 @@ def cmd_animate(args: argparse.Namespace) -> int:
                 weights = animator.animate_weights_16k(audio.samples, args.subject, progress=progress)
             else:
                 offsets = animator.animate_16k(audio.samples, args.subject, progress=progress)
-        target = out_dir / f"{Path(path).stem}.{WEIGHT_FORMATS.get(args.format, args.format)}"
-        if args.format == "arkit-csv":
-            write_live_link_csv(target, weights, animator.blendshape_names, animator.fps)
-        elif args.format == "arkit-json":
-            write_arkit_json(target, weights, animator.blendshape_names, animator.fps, source=str(path))
-        elif args.format == "npy":
-            write_npy(target, offsets)
-        elif args.format == "pc2":
-            write_pc2(target, offsets + template[None], start_frame=0.0, sample_rate=1.0)
-        else:
-            write_mdd(target, offsets + template[None], fps=animator.fps)
+        target = out_dir / f"{Path(path).stem}.{file_suffix(args.format)}"
+        values = weights if args.format in WEIGHT_FORMATS else offsets
+        write_animation(target, args.format, values, fps=animator.fps, names=animator.blendshape_names,
+                        template=template, source=str(path))
         seconds = time.perf_counter() - started
         result, what = (weights, "channels") if args.format in WEIGHT_FORMATS else (offsets, "vertices")
         summary.append({"audio": str(path), "output": str(target), "frames": int(result.shape[0]),
@@ -172,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_runtime_options(p)
     p.set_defaults(func=cmd_animate)
+
+    p = sub.add_parser("batch", help="a folder or CSV/JSONL manifest of lines -> animation files; resumable, "
+                                     "batched, --workers N or --engine ray")
+    from model_core.batch.cli import add_batch_arguments, run_batch_cli
+
+    add_batch_arguments(p)
+    _add_runtime_options(p)
+    p.set_defaults(func=run_batch_cli)
 
     p = sub.add_parser("convert-official", help="official vocaset.pth / biwi.pth -> our .safetensors")
     p.add_argument("source")

@@ -172,6 +172,37 @@ class Animator:
         self._require_blendshapes()
         return self._animate_channels(samples, subject, progress, should_cancel)
 
+    def animate_batch_16k(self, takes: list[np.ndarray], subjects: list[str | None] | None = None) -> list[np.ndarray]:
+        """Several validated 16 kHz takes -> each take's output: weights (T, K) for blendshape models (in 0..1),
+        offsets (T, V, 3) for vertex models; the same as one take at a time, within float rounding.
+
+        Takes that fit in one window share right-padded forward passes (masked; see
+        `JambaTalk.right_padding_breaks`); where padding would change the result only takes of equal length share
+        a pass. Longer takes are windowed one at a time.
+        """
+        subjects = list(subjects) if subjects is not None else [None] * len(takes)
+        if len(subjects) != len(takes):
+            raise ValueError("animate_batch_16k needs one subject (or None) per take.")
+        window = max(1, round(self.window_seconds * self.fps))
+        results: list[np.ndarray | None] = [None] * len(takes)
+        groups: dict[int, list[int]] = {}
+        exact_padding = self.model.right_padding_breaks() is None
+        for i, take in enumerate(takes):
+            if self.model.motion_frames_for(len(take)) > window:
+                results[i] = self._animate_channels(take, subjects[i], None, None)
+            else:
+                groups.setdefault(0 if exact_padding else len(take), []).append(i)
+        for members in groups.values():
+            if len(members) == 1:
+                results[members[0]] = self._animate_channels(takes[members[0]], subjects[members[0]], None, None)
+                continue
+            outputs = self._predict_padded([takes[i] for i in members], [subjects[i] for i in members])
+            for i, out in zip(members, outputs, strict=True):
+                results[i] = out
+        if self.output_kind == "blendshapes":
+            return results
+        return [r.reshape(len(r), self.vertex_count, 3) for r in results]
+
     def _animate_channels(self, samples: np.ndarray, subject: str | None, progress: ProgressCallback | None,
                           should_cancel: Callable[[], bool] | None) -> np.ndarray:
         """(T, C): offsets flattened, or clamped weights (cross-faded weights map to cross-faded offsets)."""
@@ -227,8 +258,27 @@ class Animator:
             channels = self._channels(features, style)
         return channels[0].float().cpu().numpy()
 
-    def _channels(self, features: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
-        out = self.model.decode_channels(features, style)
+    @torch.inference_mode()
+    def _predict_padded(self, takes: list[np.ndarray], subjects: list[str | None]) -> list[np.ndarray]:
+        """Takes that fit in one window, right-padded into one pass -> each take's (T, C) channels."""
+        audio = [torch.from_numpy(normalise_for_wav2vec2(take)).to(self.device) for take in takes]
+        styles = [self._style_vector(s) for s in subjects]
+        style = None
+        if self.model.config.style_embedding:
+            n = len(self.style_names)
+            # The model's own choice for no subject: the average of its styles.
+            style = torch.cat([s if s is not None else torch.full((1, n), 1.0 / n, device=self.device)
+                               for s in styles])
+        with self._autocast():
+            features, frames = self.model.encode_batch(audio)
+            key_mask = torch.arange(features.shape[1], device=self.device)[None] < torch.tensor(
+                frames, device=self.device)[:, None]
+            channels = self._channels(features, style, key_mask).float().cpu().numpy()
+        return [channels[i, :t] for i, t in enumerate(frames)]
+
+    def _channels(self, features: torch.Tensor, style: torch.Tensor | None,
+                  key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.model.decode_channels(features, style, key_mask=key_mask)
         return out.clamp(0.0, 1.0) if self.output_kind == "blendshapes" else out
 
     def _predict_window(

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from transformers import Wav2Vec2Model
 
-from model_core.audio_encoder import build_wav2vec2, encode_audio, motion_frames_for
+from model_core.audio_encoder import build_wav2vec2, encode_audio, encode_audio_batch, motion_frames_for
 from model_core.config import LAYER_KINDS, JambaTalkConfig
 from model_core.layers.attention import GQATransformerLayer
 from model_core.layers.mamba import MambaLayer
@@ -115,6 +115,21 @@ class JambaTalk(nn.Module):
             if isinstance(m, MambaLayer):
                 m.use_kernels = backend == "auto"
 
+    def right_padding_breaks(self) -> str | None:
+        """Why right-padded takes in one batched pass would not give each take's own result (None: they do).
+
+        wav2vec2's masked encoder, masked attention, causal Mamba scans and per-token MoE routing are exact under
+        right padding (the CNN runs per take; see `encode_audio_batch`). But an MoE expert with less capacity
+        than tokens drops tokens by queue position, which padding shifts, and the random second-expert rule
+        draws differently in a batch.
+        """
+        for layer in self.moe_layers():
+            if layer.policy_eval == "random":
+                return "the MoE's random second-expert rule draws differently in a batch"
+            if layer.capacity_factor_eval < layer.moe.gate.num_experts:
+                return "the MoE experts have less capacity than tokens, so padding changes which tokens they drop"
+        return None
+
     def moe_aux_loss(self) -> torch.Tensor:
         """Sum of the MoE load-balancing losses of the last forward pass (0 when there is no MoE layer)."""
         losses = [m.aux_loss for m in self.moe_layers() if m.aux_loss is not None]
@@ -134,6 +149,10 @@ class JambaTalk(nn.Module):
         return encode_audio(
             self.audio_encoder, input_values, cfg.audio_frame_mode, cfg.motion_fps, frame_count, frame_positions
         )
+
+    def encode_batch(self, takes: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+        """Normalised takes (each (samples,)) -> right-padded features (batch, T, width), each take's frame count."""
+        return encode_audio_batch(self.audio_encoder, takes, self.config.audio_frame_mode, self.config.motion_fps)
 
     def decode(
         self,
@@ -159,8 +178,13 @@ class JambaTalk(nn.Module):
         audio_features: torch.Tensor,
         style: torch.Tensor | None = None,
         intermediates: list[torch.Tensor] | None = None,
+        key_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Audio features -> the output map's values (batch, T, C): offsets, or raw (unclamped) weights."""
+        """Audio features -> the output map's values (batch, T, C): offsets, or raw (unclamped) weights.
+
+        `key_mask` (batch, T), True on real frames, lets right-padded takes share a pass: attention layers ignore
+        the padding and Mamba layers are causal, so it cannot reach a real frame (see `right_padding_breaks`).
+        """
         x = self.audio_feature_map(audio_features)
         if self.style_embedding is not None:
             if style is None:
@@ -170,7 +194,7 @@ class JambaTalk(nn.Module):
         if intermediates is not None:
             intermediates.append(x)
         for layer in self.decoder_layers():
-            x = layer(x)
+            x = layer(x, key_mask) if isinstance(layer, GQATransformerLayer) else layer(x)
             if intermediates is not None:
                 intermediates.append(x)
         return self.output_map(x)

@@ -78,22 +78,26 @@ class GQATransformerLayer(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, n_heads, self.head_dim).transpose(1, 2)
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
+    def attention(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`key_mask` (batch, time), True where a frame is real: right-padded frames are never attended to."""
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if not self.rope_per_head:
             q, k = self.lrl_rope(q), self.lrl_rope(k)
         q, k, v = self._heads(q, self.n_q), self._heads(k, self.n_kv), self._heads(v, self.n_kv)
         if self.rope_per_head:
             q, k = self.lrl_rope(q), self.lrl_rope(k)
+        # A causal layer never looks right, so right padding cannot reach a real frame: no mask needed.
+        mask = None if key_mask is None or self.causal else key_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(
             q, k, v,
+            attn_mask=mask,
             dropout_p=self.dropout_p if self.training else 0.0,
             is_causal=self.causal,
             enable_gqa=self.n_kv != self.n_q,
         )
         return self.out_proj(out.transpose(1, 2).reshape(x.shape))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.dropout(self.attention(x)))
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm1(x + self.dropout(self.attention(x, key_mask)))
         ff = self.linear2(self.dropout(torch.relu(self.linear1(x))))
         return self.norm2(x + self.dropout(ff))

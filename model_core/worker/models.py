@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter1d
 
 from model_core.inference import Animator, JobCancelled
+from model_core.shaping import shape_motion
 from model_core.worker.jobs import JobCancelledError, JobRequest
 
 MIN_WINDOW_SECONDS = 5.0  # smallest window tried after a GPU out-of-memory error
@@ -88,18 +88,9 @@ class ModelRegistry:
         animator = self.resolve(request.model).animator
         assert animator is not None
         offsets = self._animate_with_oom_retry(animator, request, progress, should_cancel)
-        weights = request.output == "weights"
-        if request.smoothing_s > 0:
-            sigma = request.smoothing_s * animator.fps
-            offsets = gaussian_filter1d(offsets, sigma=sigma, axis=0, mode="nearest")
-        # No copies of the float32 offsets (a copy costs 1 GiB for a 10-minute vocaset take): they are this job's
-        # own fresh array (the Animator's output, or gaussian_filter1d's), so strength is applied in place.
-        offsets = np.ascontiguousarray(offsets, dtype=np.float32)
-        if request.strength != 1.0:
-            with np.errstate(over="ignore"):  # an overflow is refused just below, with a sentence
-                offsets *= np.float32(request.strength)
-        if weights:
-            np.clip(offsets, 0.0, 1.0, out=offsets)  # ARKit weights stay in their range after strength
+        # The Animator's output is this job's own fresh array, so strength is applied in place (no copy).
+        offsets = shape_motion(offsets, animator.fps, strength=request.strength, smoothing_s=request.smoothing_s,
+                               weights=request.output == "weights")
         if not np.isfinite(offsets).all():
             # A result full of NaN would bake into a broken animation; fail the job with a reason instead.
             raise ValueError(f"Model {request.model!r} produced non-finite offsets (NaN or infinity) for this audio; "
