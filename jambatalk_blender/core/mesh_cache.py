@@ -90,7 +90,7 @@ def _blocks(data: np.ndarray, rest: np.ndarray | None, dtype: str) -> Iterator[b
 
 
 @contextlib.contextmanager
-def _atomic_open(path: PathLike, durable: bool) -> Iterator[BinaryIO]:
+def atomic_open(path: PathLike, durable: bool = True) -> Iterator[BinaryIO]:
     """Yield a temp file next to ``path``; it replaces ``path`` only if the block succeeds."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -132,7 +132,7 @@ def write_pc2(
     step = _finite(sample_rate, "sample_rate", positive=True)
     num_samples, num_points = data.shape[:2]
     header = _PC2_HEADER.pack(PC2_SIGNATURE, PC2_VERSION, num_points, start, step, num_samples)
-    with _atomic_open(path, durable) as fh:
+    with atomic_open(path, durable) as fh:
         fh.write(header)
         for chunk in _blocks(data, base, "<f4"):
             fh.write(chunk)
@@ -151,7 +151,7 @@ def write_mdd(
     rate = _finite(fps, "fps", positive=True)
     num_frames, num_points = data.shape[:2]
     times = (np.arange(num_frames, dtype=np.float64) / rate).astype(">f4")
-    with _atomic_open(path, durable) as fh:
+    with atomic_open(path, durable) as fh:
         fh.write(_MDD_HEADER.pack(num_frames, num_points))
         fh.write(times.tobytes())
         for chunk in _blocks(data, base, ">f4"):
