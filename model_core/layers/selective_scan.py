@@ -43,20 +43,7 @@ Without gradients (inference) the steps update two small preallocated state buff
 gradients an out-of-place twin of the same algorithm is used and autograd differentiates it (no custom
 backward), so the gradients are those of the same maths.
 
-Measured on a 2-core AMD EPYC (Zen 4) VM, torch 2.13 CPU, 2 intra-op threads, float32, batch=1,
-d_inner=1024, N=16, delta_softplus=True, default sizes; the machine was shared, so these are the better
-runs of several taken while it was otherwise idle:
-
-    torch.no_grad()        L=600             L=18000
-    selective_scan         18-30 ms          0.52-0.60 s   (one thread: ~0.9 s)
-    reference loop         80-100 ms         3.9 s
-    peak extra memory: the output plus ~17 MB of reused buffers (7 slabs of batch*d_inner*segment_len
-    and 3 of batch*(segment_len/chunk_size)*N*d_inner floats), independent of L; maxrss grew by 76 MB
-    at L=18000, 70 MB of it the output itself.
-
-    forward + backward     L=600             L=2000
-    selective_scan         0.25 s            0.95 s
-    reference loop         0.34 s            3.6 s
+Speed and memory, measured: docs/benchmarks.md (selective scan).
 
 Defaults: chunk_size=32, segment_len=512 without gradients (chunks of 16-64 and segments of 256-2048
 steps were all within noise; 512 keeps the buffers small); 8 / 64 with gradients (autograd handles
