@@ -8,11 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from model_core.checkpoint import CheckpointInfo, LoadedCheckpoint
 from model_core.config import JambaTalkConfig, preset
 from model_core.model import JambaTalk
 from tests.speech_audio import speech_like  # noqa: F401  (re-exported: many tests import it from here)
+
+# Property tests draw the same examples on every run, so a CI result never depends on luck; set
+# HYPOTHESIS_PROFILE=explore to search new ones locally.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(min(2, os.cpu_count() or 1))
