@@ -1,6 +1,6 @@
 """`jambatalk bench`: inference speed and peak memory of `Animator.animate`, as a table and a JSON file.
 
-Every (preset, device, duration) is measured in a fresh child process (`python -m model_core.bench --one
+Every (preset, device, duration) is measured in a fresh child process (`python -m model_core.cli bench --one
 SPEC`), so its peak RSS belongs to that measurement alone. The child builds the network with random
 weights (timing does not depend on trained values), synthesises a deterministic speech-like signal,
 warms up once on a short clip and then times `animate` end to end: audio preparation (resampling,
@@ -345,7 +345,7 @@ def measure_in_subprocess(spec: dict[str, Any], timeout: float | None = None) ->
     if spec.get("omp_wait_policy", "inherit") != "inherit":
         # Read by libgomp when it loads, so it only works for a fresh process.
         env["OMP_WAIT_POLICY"] = spec["omp_wait_policy"].upper()
-    cmd = [sys.executable, "-m", "model_core.bench", "--one", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "model_core.cli", "bench", "--one", json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -540,18 +540,3 @@ def run_benchmark_cli(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"\nWrote {path}")
     return 1 if failures else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jambatalk bench", description="Inference speed and memory benchmark.")
-    add_bench_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_benchmark_cli(args)
-    except ValueError as exc:
-        print(f"jambatalk bench: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
@@ -21,8 +19,7 @@ def registry(tmp_path):
 
 
 def run(registry: ModelRegistry, request: JobRequest) -> np.ndarray:
-    data, frames, fps = registry.run(request, lambda fraction, stage: None, lambda: False)
-    offsets = np.load(io.BytesIO(data), allow_pickle=False)
+    offsets, frames, fps = registry.animate(request, lambda fraction, stage: None, lambda: False)
     assert offsets.shape[0] == frames and fps == 30.0
     return offsets
 

@@ -85,21 +85,3 @@ def run_synth_cli(args: argparse.Namespace) -> int:
           f"({per_subject:.0f} s per subject), {summary.bytes_written / 1e9:.2f} GB "
           f"in {summary.elapsed_seconds:.1f} s.")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (`python -m model_core.synth.cli OUT ...`) until the main CLI wires it in."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="jambatalk synth-corpus", description="Generate the synthetic corpus.")
-    add_synth_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_synth_cli(args)
-    except ValueError as exc:
-        print(f"jambatalk synth-corpus: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

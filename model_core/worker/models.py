@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,14 +101,6 @@ class ModelRegistry:
             if not np.isfinite(offsets).all():
                 raise ValueError("The offsets are too large for float16 (over 65504); ask for float32 instead.")
         return offsets, int(offsets.shape[0]), animator.fps
-
-    def run(self, request: JobRequest, progress: Callable[[float, str], None],
-            should_cancel: Callable[[], bool]) -> tuple[bytes, int, float]:
-        """animate(), with the offsets as one .npy file's bytes (for callers that want a file image)."""
-        offsets, frames, fps = self.animate(request, progress, should_cancel)
-        buffer = io.BytesIO()
-        np.save(buffer, offsets, allow_pickle=False)
-        return buffer.getvalue(), frames, fps
 
     @staticmethod
     def _animate_with_oom_retry(animator: Animator, request: JobRequest, progress, should_cancel) -> np.ndarray:
