@@ -53,6 +53,15 @@ def test_gaussian_smoothing_keeps_constants_and_mass():
     assert bake_plan.gaussian_smooth(np.ones((2, 4)), 30.0).shape == (2, 4)  # a kernel wider than the take
 
 
+@pytest.mark.parametrize("sigma", [0.7, 3.0, 40.0])
+def test_gaussian_smoothing_is_the_workers(sigma):
+    from scipy.ndimage import gaussian_filter1d
+
+    data = np.random.default_rng(1).normal(size=(30, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(bake_plan.gaussian_smooth(data, sigma),
+                               gaussian_filter1d(data, sigma, axis=0, mode="nearest"), atol=2e-6)
+
+
 def test_character_plan_follows_strength_adjustments_and_tolerance():
     take = weights_take()
     options = BakeOptions(strength=0.8, adjust={"jawOpen": ChannelAdjust(0.5, 0.1)}, timing_offset_frames=2.5)

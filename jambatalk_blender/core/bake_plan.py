@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import bake_math, keyframes, names, timing
-from .life import LifeLayer, LifeSettings, life_layer
+from .life import BLINK_CHANNELS, BROW_CHANNELS, EYE_CHANNELS, LifeLayer, LifeSettings, life_layer
 from .solve import SolveResult, solve_weights
 from .take import Take
 
@@ -163,7 +163,8 @@ LIFE_SUFFIX = "_life"
 
 # -- signal maths --------------------------------------------------------------------------------------------
 def gaussian_smooth(data: np.ndarray, sigma_frames: float) -> np.ndarray:
-    """Gaussian smoothing along axis 0 (mirror edges, truncated at 4 sigma); float32, a new array."""
+    """Gaussian smoothing along axis 0, float32, a new array: the worker's smoothing (model_core/shaping.py,
+    scipy's gaussian_filter1d with mode="nearest", truncated at 4 sigma), in numpy for Blender's Python."""
     data = np.asarray(data, dtype=np.float32)
     if sigma_frames <= 0 or data.shape[0] < 2:
         return data.copy()
@@ -172,15 +173,13 @@ def gaussian_smooth(data: np.ndarray, sigma_frames: float) -> np.ndarray:
     kernel = np.exp(-0.5 * (taps / sigma_frames) ** 2)
     kernel /= kernel.sum()
     n = data.shape[0]
-    # Mirror padding, repeated for kernels wider than the take (a 2-frame take with a 1 s sigma).
-    index = np.arange(-radius, n + radius)
-    period = 2 * n
-    index = np.mod(index, period)
-    index = np.where(index >= n, period - 1 - index, index)
-    flat = data.reshape(n, -1)
-    out = np.zeros_like(flat)
+    # Edge frames repeated (scipy's "nearest"), gathered once; every tap then reads a view of the padding.
+    padded = data.reshape(n, -1)[np.clip(np.arange(-radius, n + radius), 0, n - 1)]
+    out = np.zeros((n, padded.shape[1]), dtype=np.float32)
+    term = np.empty_like(out)
     for tap, weight in enumerate(kernel):
-        out += np.float32(weight) * flat[index[tap:tap + n]]
+        np.multiply(padded[tap:tap + n], np.float32(weight), out=term)
+        out += term
     return out.reshape(data.shape)
 
 
@@ -220,11 +219,13 @@ def clear_cache() -> None:
 
 
 # -- planning ------------------------------------------------------------------------------------------------
-def _reduced(values: np.ndarray, keys: Sequence[str], frames: np.ndarray, tolerance: float) -> list[CurvePlan]:
-    """LINEAR keys within ``tolerance`` (weight units) for each column of ``values`` (F, n)."""
-    if not keys:
+def _reduced(curves_by_key: Mapping[str, np.ndarray], frames: np.ndarray, tolerance: float) -> list[CurvePlan]:
+    """LINEAR keys within ``tolerance`` (weight units) for each key's (F,) curve."""
+    if not curves_by_key:
         return []
-    curves = keyframes.reduce_curves(values, np.full(len(keys), float(tolerance)))
+    keys = list(curves_by_key)
+    curves = keyframes.reduce_curves(np.stack([curves_by_key[k] for k in keys], axis=1),
+                                     np.full(len(keys), float(tolerance)))
     return [CurvePlan(key, frames[c.indices], c.values) for key, c in zip(keys, curves, strict=True)]
 
 
@@ -242,10 +243,6 @@ def _key_values(channel_values: Mapping[str, np.ndarray], channel_map: names.Cha
         lo, hi = target.slider(key)
         np.clip(curve, lo, hi, out=curve)
     return keys
-
-
-def _frames(first_frame: float, n_frames: int) -> np.ndarray:
-    return timing.scene_frames(first_frame, n_frames).astype(np.float64)
 
 
 def _life(options: BakeOptions, take: Take, n_frames: int, scene_fps: float,
@@ -269,7 +266,7 @@ def _channel_plans(take: Take, channel_names: Sequence[str], weights: np.ndarray
     scene = timing.resample_to_scene(adjusted, take.fps, scene_fps)
     n_frames = int(scene.shape[0])
     values = {channel: scene[:, c] for c, channel in enumerate(channel_names)}
-    frames = _frames(first, n_frames)
+    frames = timing.scene_frames(first, n_frames)
     timings["resample_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -288,23 +285,16 @@ def _channel_plans(take: Take, channel_names: Sequence[str], weights: np.ndarray
     timings["life_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
+    mouth_channels = [c for c in channel_names if c not in life_owned]
+    life_values = {k: v.astype(np.float32) for k, v in life.channels.items()} if life is not None else {}
     plans = []
     for i, (target, channel_map) in enumerate(zip(targets, maps, strict=True)):
-        mouth_channels = [c for c in channel_names if c not in life_owned]
         mouth = _key_values(values, channel_map, target, mouth_channels, n_frames)
-        life_keys: dict[str, np.ndarray] = {}
-        if life is not None:
-            life_keys = _key_values({k: v.astype(np.float32) for k, v in life.channels.items()}, channel_map,
-                                    target, sorted(life_owned), n_frames)
-            for key in set(life_keys) & set(mouth):  # a key both drive: it stays with the mouth, life added
-                mouth[key] = np.clip(mouth[key] + life_keys.pop(key), *target.slider(key)).astype(np.float32)
-        mouth_names = list(mouth)
-        life_names = list(life_keys)
-        curves = _reduced(np.stack([mouth[k] for k in mouth_names], 1) if mouth_names else np.zeros((n_frames, 0)),
-                          mouth_names, frames, options.weight_tolerance)
-        life_curves = _reduced(np.stack([life_keys[k] for k in life_names], 1) if life_names
-                               else np.zeros((n_frames, 0)), life_names, frames, options.weight_tolerance)
-        plans.append(ObjectPlan(target.name, tuple(curves), tuple(life_curves), channel_map,
+        life_keys = _key_values(life_values, channel_map, target, sorted(life_owned), n_frames)
+        for key in set(life_keys) & set(mouth):  # a key both drive: it stays with the mouth, life added
+            mouth[key] = np.clip(mouth[key] + life_keys.pop(key), *target.slider(key)).astype(np.float32)
+        plans.append(ObjectPlan(target.name, tuple(_reduced(mouth, frames, options.weight_tolerance)),
+                                tuple(_reduced(life_keys, frames, options.weight_tolerance)), channel_map,
                                 solve=solves[i] if solves else None))
     timings["reduce_s"] = time.perf_counter() - t2
     return plans, life, n_frames
@@ -315,11 +305,7 @@ def _character(take: Take, targets: Sequence[TargetMesh], options: BakeOptions, 
     if take.kind != "weights":
         raise PlanError("Character Shape Keys needs a blendshape model's weights; this take holds vertex offsets. "
                         "Choose Solve onto Shape Keys, Editable Basis or Mesh Cache, or a blendshape model.")
-    life_channels = set()
-    if options.life is not None:
-        from .life import BLINK_CHANNELS, BROW_CHANNELS, EYE_CHANNELS
-
-        life_channels = set(BLINK_CHANNELS + EYE_CHANNELS + BROW_CHANNELS)
+    life_channels = set(BLINK_CHANNELS + EYE_CHANNELS + BROW_CHANNELS) if options.life is not None else set()
     channels = list(take.channels) + sorted(life_channels - set(take.channels))
     maps, kept = [], []
     for i, target in enumerate(targets):
@@ -390,7 +376,7 @@ def _basis(take: Take, targets: Sequence[TargetMesh], options: BakeOptions, scen
                                        take.fps, scene_fps)
     curves = keyframes.reduce_keyframes(weights, basis.scales, options.tolerance_m, shapes=basis.shapes)
     t2 = time.perf_counter()
-    frames = _frames(first, weights.shape[0])
+    frames = timing.scene_frames(first, weights.shape[0])
     key_names = tuple(f"{label}_{k:02d}" for k in range(basis.n_keys))
     low = np.minimum(weights.min(axis=0), 0.0) if weights.size else np.zeros(basis.n_keys)
     high = np.maximum(weights.max(axis=0), 1.0) if weights.size else np.ones(basis.n_keys)
