@@ -74,7 +74,7 @@ def from_strip(scene: bpy.types.Scene, strip) -> AudioSource:
     if len(getattr(strip, "retiming_keys", ())) > 0 or abs(getattr(strip, "speed_factor", 1.0) - 1.0) > 1e-6:
         raise AudioSourceError(f"{what} is retimed or has a speed change, which is not supported yet. Remove "
                                "the retiming, or mix the strip down to a file and use that.")
-    fps = timing.effective_fps(scene.render.fps, scene.render.fps_base)
+    fps = compat.scene_fps(scene)
     t0, t1 = timing.strip_audio_range(strip.frame_start, strip.frame_final_start, strip.frame_final_duration,
                                       strip.sound_offset, fps)
     if t1 <= max(t0, 0.0):

@@ -102,9 +102,7 @@ def _stamp(action: bpy.types.Action, plan: BakePlan, objects: list[str]) -> None
 def _life_strip(key: bpy.types.Key, action: bpy.types.Action, plan: BakePlan) -> None:
     """Put the life Action on our NLA track under the lips (replacing an earlier life strip of ours)."""
     ad = key.animation_data or key.animation_data_create()
-    track = ad.nla_tracks.get(LIFE_TRACK) if hasattr(ad.nla_tracks, "get") else None
-    if track is None:
-        track = next((t for t in ad.nla_tracks if t.name == LIFE_TRACK), None)
+    track = ad.nla_tracks.get(LIFE_TRACK)
     if track is None:
         track = ad.nla_tracks.new()
         track.name = LIFE_TRACK

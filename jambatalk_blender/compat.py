@@ -13,6 +13,8 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .core import timing
+
 BASIS_NAME = "Basis"
 
 
@@ -48,8 +50,8 @@ def audio_supported() -> bool:
 
 
 def scene_fps(scene: bpy.types.Scene) -> float:
-    """The scene's real frame rate (fps / fps_base, e.g. 29.97)."""
-    return float(scene.render.fps) / float(scene.render.fps_base)
+    """The scene's real frame rate (fps / fps_base, e.g. 29.97), as `timing.effective_fps` computes it."""
+    return timing.effective_fps(scene.render.fps, scene.render.fps_base)
 
 
 # -- Actions -----------------------------------------------------------------------------------------------
