@@ -113,7 +113,8 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     config = write_config(tmp_path / "t.toml", {
         "data": {"dir": str(corpus)}, "model": {"preset": "small"},
         "train": {"output_dir": str(tmp_path / "run"), "epochs": 1, "lr": 1e-3, "batch_size": 4, "max_seconds": 0.5,
-                  "num_threads": 1, "eval_every": 1, "lip_gap_weight": 100.0}})
+                  "num_threads": 1, "eval_every": 1, "lip_gap_weight": 100.0,
+                  "closure_weight": 100.0}})
     try:
         assert cli_main(["train", str(config), "--quiet"]) == 0
     finally:
@@ -133,7 +134,7 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     assert trained.info.landmarks == head.landmarks and trained.info.sources[0]["source"] == "formant"
     assert "formant" in trained.info.licence and "No FLAME" in trained.info.licence
     log = (tmp_path / "run" / "log.csv").read_text()
-    assert "train_weight_mse" in log and "train_lip_gap_mse" in log
+    assert "train_weight_mse" in log and "train_lip_gap_mse" in log and "train_closure_mse" in log
     from model_core.evaluation.corpus_scores import score_corpus_split
 
     scores = score_corpus_split(tmp_path / "run" / "best.safetensors", corpus, "val", ("formant",))

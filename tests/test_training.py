@@ -20,7 +20,7 @@ from model_core.inference import Animator
 from model_core.synth.corpus import CorpusOptions, generate_corpus
 from model_core.training.config import EXAMPLE_CONFIG, config_from_dict, load_config
 from model_core.training.log import RunLog, read_log
-from model_core.training.losses import lip_mse, velocity_mse, vertex_mse
+from model_core.training.losses import closure_mse, lip_mse, velocity_mse, vertex_mse
 from model_core.training.state import capture_rng, optimizer_from_flat, optimizer_to_flat, restore_rng
 from model_core.training.trainer import Trainer
 
@@ -130,6 +130,19 @@ def test_lip_term_weighs_only_the_lip_coordinates():
     moving = pred.clone()
     moving[0, 1, 0] = 3.0
     assert float(lip_mse(moving, target, lips)) == pytest.approx((1 + 9) / 6 + 4 / 3)
+
+
+def test_closure_term_counts_only_open_lips_where_the_truth_is_shut():
+    # Two vertices (upper lip 0, lower lip 1); the gap is upper y - lower y. Frames: truth shut, shut, open.
+    target = torch.zeros(1, 3, 6)
+    target[0, 2, 1] = 0.004  # the true lips open 4 mm on the last frame
+    pred = torch.zeros(1, 3, 6)
+    assert float(closure_mse(pred, target, 0, 1)) == 0.0  # shut where shut; too shut where open costs nothing here
+    pred[0, 0, 1] = 0.002  # 2 mm open on a shut frame
+    pred[0, 1, 4] = 0.001  # lower lip up 1 mm: the gap is negative (pressed), no cost
+    pred[0, 2, 1] = 0.010  # far too open where the truth is open: another term's business
+    assert float(closure_mse(pred, target, 0, 1)) == pytest.approx(0.002 ** 2 / 2)
+    assert float(closure_mse(pred, target, 0, 1, threshold_m=0.005)) == pytest.approx((0.002 ** 2 + 0.006 ** 2) / 3)
 
 
 def test_lip_weight_trains_and_is_logged(corpus, tmp_path):

@@ -58,6 +58,7 @@ class TrainOptions:
     lip_weight: float = 0.0
     weight_space_weight: float = 0.1
     lip_gap_weight: float = 0.0
+    closure_weight: float = 0.0
     moe_balance_weight: float = 0.0
     eval_every: int = 1
     best_metric: str = "vertex_mse"
@@ -171,7 +172,7 @@ class TrainConfig:
         for name, value in (("train.lr", t.lr), ("train.max_seconds", t.max_seconds), ("train.grad_clip", t.grad_clip),
                             ("train.max_minutes", t.max_minutes), ("train.moe_balance_weight", t.moe_balance_weight),
                             ("train.lip_weight", t.lip_weight), ("train.weight_space_weight", t.weight_space_weight),
-                            ("train.lip_gap_weight", t.lip_gap_weight),
+                            ("train.lip_gap_weight", t.lip_gap_weight), ("train.closure_weight", t.closure_weight),
                             ("train.vertex_weight", t.vertex_weight), ("train.velocity_weight", t.velocity_weight)):
             if value < 0:
                 raise ValueError(f"{name} must not be negative (got {value}).")
@@ -332,6 +333,7 @@ velocity_weight = 1000.0
 lip_weight = 0.0              # extra vertex + velocity MSE on the lip vertices only (not official; needs lips)
 weight_space_weight = 0.1     # blendshape corpora: MSE of the raw predicted weights against the true ones
 lip_gap_weight = 0.0          # centre lip gap (upper - lower lip landmark height) + its velocity MSE; needs landmarks
+closure_weight = 0.0          # where the true lips are shut (p, b, m, rest): how far the predicted gap stays open; landmarks
 moe_balance_weight = 0.0      # weight of the MoE load-balancing loss (official: not used)
 eval_every = 1                # validate every N epochs
 best_metric = "vertex_mse"    # vertex_mse (official) | lve
