@@ -166,7 +166,7 @@ class Trainer:
         return lips.indices, upper.indices
 
     def _lip_pair(self) -> tuple[int, int] | None:
-        """The lip landmarks (upper, lower) for train.lip_gap_weight / closure_weight: a corpus whose head names them."""
+        """The lip landmarks (upper, lower) for train.lip_gap_weight and closure_weight (the head names them)."""
         if not (self.opts.lip_gap_weight or self.opts.closure_weight):
             return None
         marks = getattr(getattr(self.corpus, "head", None), "landmarks", {})
