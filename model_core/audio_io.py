@@ -10,13 +10,21 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-TARGET_SAMPLE_RATE = 16000
+from model_core.signal.stream_resample import (
+    BLOCK_SAMPLES,
+    TARGET_SAMPLE_RATE,
+    GrowingOutput,
+    SourceSpan,
+    StreamResampler,
+)
+
 DEFAULT_MAX_SECONDS = 30 * 60
 MIN_SECONDS = 0.1
 MIN_SAMPLE_RATE = 1000
@@ -26,8 +34,6 @@ SILENCE_PEAK = 1e-4
 MAX_CHANNELS_FIRST = 8
 # libsndfile reports "unknown length" as a huge sentinel; treat anything this big as unknown.
 _UNKNOWN_FRAMES = 2**62
-# Decode in blocks of roughly this many samples so a lying header cannot force a huge allocation.
-_BLOCK_SAMPLES = 1 << 20
 _SUPPORTED = "Supported: WAV, FLAC, OGG, MP3 and the other formats libsndfile reads."
 
 
@@ -212,10 +218,15 @@ class AudioInfo:
     channels: int
     frames: int | None  # None: the format does not say (the decoder stops at the length limit)
 
-    def output_bytes(self, max_seconds: float) -> int:
-        """An upper bound of the decoded 16 kHz mono float32 signal's size: what holding it will cost."""
+    def output_bytes(self, max_seconds: float, start_s: float = 0.0, end_s: float | None = None) -> int:
+        """An upper bound of the decoded 16 kHz mono float32 signal's size: what holding it will cost (of the
+        range [start_s, end_s) when the header gives the length, since only the range is decoded then)."""
         frames = max_seconds * self.sample_rate if self.frames is None else min(self.frames,
                                                                                max_seconds * self.sample_rate)
+        if self.frames is not None and (start_s or end_s is not None):
+            end = self.frames / self.sample_rate if end_s is None else float(end_s)
+            reach = 0.05  # seconds of the resampling filter's reach decoded on each side
+            frames = min(frames, max(0.0, end - float(start_s) + 2 * reach) * self.sample_rate)
         return 4 * (math.ceil(frames * TARGET_SAMPLE_RATE / self.sample_rate) + 1)
 
 
@@ -252,134 +263,127 @@ def _check_cost(name: str, info: AudioInfo, max_seconds: float, max_source_sampl
         )
 
 
-class _StreamResampler:
-    """resample_poly to 16 kHz, block by block, with the same output as on the whole signal (bit for bit).
+@dataclass
+class _Decoded:
+    """What reading a run of frames gave: the 16 kHz samples, how many frames were read, their peak."""
 
-    Each block is filtered together with enough neighbouring input (the filter's half length) on both sides, and
-    blocks start at multiples of the decimation factor, so every output sample sees exactly the inputs and the
-    phase it would see in one call; memory stays a few blocks, whatever the length.
-    """
-
-    def __init__(self, rate: int, block: int = _BLOCK_SAMPLES) -> None:
-        g = math.gcd(rate, TARGET_SAMPLE_RATE)
-        self.up, self.down = TARGET_SAMPLE_RATE // g, rate // g
-        need = -(-10 * max(self.up, self.down) // self.up) + 1  # resample_poly's half filter, in input samples
-        self.context = self.down * -(-need // self.down)
-        self.block = self.down * max(1, -(-block // self.down))
-        self.passthrough = rate == TARGET_SAMPLE_RATE
-        self.left = np.zeros(0, dtype=np.float32)
-        self.pending: list[np.ndarray] = []
-        self.pending_len = 0
-
-    def _filter(self, core: np.ndarray, right: np.ndarray, final: bool) -> np.ndarray:
-        segment = np.concatenate([self.left, core, right])
-        out = resample_poly(segment, self.up, self.down)
-        start = len(self.left) * self.up // self.down
-        end = None if final else start + len(core) * self.up // self.down
-        return np.asarray(out[start:end], dtype=np.float32)
-
-    def feed(self, mono: np.ndarray) -> list[np.ndarray]:
-        if self.passthrough:
-            return [mono]
-        self.pending.append(mono)
-        self.pending_len += len(mono)
-        if self.pending_len < self.block + self.context:
-            return []
-        buffer = np.concatenate(self.pending)
-        out = []
-        while len(buffer) >= self.block + self.context:
-            core, right = buffer[:self.block], buffer[self.block:self.block + self.context]
-            out.append(self._filter(core, right, final=False))
-            self.left = core[-self.context:]
-            buffer = buffer[self.block:]
-        self.pending, self.pending_len = [buffer], len(buffer)
-        return out
-
-    def finish(self) -> list[np.ndarray]:
-        if self.passthrough:
-            return []
-        core = np.concatenate(self.pending) if self.pending else np.zeros(0, dtype=np.float32)
-        return [self._filter(core, np.zeros(0, dtype=np.float32), final=True)]
+    samples: np.ndarray
+    frames: int
+    peak: float
+    finite: bool
 
 
-class _Output:
-    """The 16 kHz result, written into one array sized from the header (grown only if the header lied)."""
+def _read_resampled(f: sf.SoundFile, info: AudioInfo, count: int, name: str,
+                    too_long: Callable[[int], AudioError] | None, resampler: StreamResampler,
+                    expected: int) -> _Decoded:
+    """Read up to `count` frames from f's position, downmixed and resampled block by block. With `too_long`, one
+    frame more than `count` raises `too_long(frames)` (the header may understate the length)."""
+    extra = 0 if too_long is None else 1
+    block = max(1, BLOCK_SAMPLES // info.channels)
+    output = GrowingOutput(expected)
+    total, peak, finite = 0, 0.0, True
+    try:
+        while True:
+            chunk = f.read(frames=min(block, count + extra - total), dtype="float32", always_2d=True)
+            if chunk.shape[0] == 0:
+                break
+            total += chunk.shape[0]
+            if too_long is not None and total > count:
+                raise too_long(total)
+            if not finite:
+                continue  # refused by the caller, after the length checks; only count the rest
+            mono = _downmix(chunk)
+            del chunk
+            if not np.isfinite(mono).all():
+                finite = False
+                continue
+            peak = max(peak, float(np.max(np.abs(mono))))
+            output.extend(resampler.feed(mono))
+    except AudioError:
+        raise
+    except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
+        raise _undecodable(name, err) from err
+    if finite:
+        output.extend(resampler.finish())
+    return _Decoded(output.result(), total, peak, finite)
 
-    def __init__(self, expected: int) -> None:
-        self.array = np.empty(max(0, expected), dtype=np.float32)
-        self.length = 0
 
-    def extend(self, parts: list[np.ndarray]) -> None:
-        for part in parts:
-            end = self.length + len(part)
-            if end > len(self.array):
-                grown = np.empty(max(end, len(self.array) * 5 // 4 + 1024), dtype=np.float32)
-                grown[:self.length] = self.array[:self.length]
-                self.array = grown
-            self.array[self.length:end] = part
-            self.length = end
-
-    def result(self) -> np.ndarray:
-        if self.length == len(self.array):
-            return self.array
-        return self.array[:self.length].copy()
-
-
-def _decode(source: _VirtualFile | str, max_seconds: float, name: str,
-            max_source_samples: int | None = None) -> DecodedAudio:
-    """Decode, downmix, check and resample block by block: memory is the 16 kHz result plus a few blocks."""
-    max_seconds = _check_max_seconds(max_seconds)
-    with _open(source, name) as f:
-        info = _header(f, name)
-        rate, channels = info.sample_rate, info.channels
-        # Header checks first: a 10-hour file is refused without decoding a single block.
-        if info.frames is not None:
-            _check_length(name, info.frames, rate, max_seconds)
-        _check_cost(name, info, max_seconds, max_source_samples)
-        # Never read past the limit, even if the header understates the length.
-        limit = int(math.floor(max_seconds * rate))
-        block = max(1, _BLOCK_SAMPLES // channels)
-        resampler = _StreamResampler(rate)
-        expected = 0 if info.frames is None else math.ceil(info.frames * resampler.up / resampler.down)
-        output = _Output(expected)
-        total, peak, finite = 0, 0.0, True
-        try:
-            while True:
-                chunk = f.read(frames=min(block, limit + 1 - total), dtype="float32", always_2d=True)
-                if chunk.shape[0] == 0:
-                    break
-                total += chunk.shape[0]
-                if total > limit:
-                    raise _too_long(name, total / rate, max_seconds, at_least=True)
-                if not finite:
-                    continue  # refused below, after the length checks; only count the rest
-                mono = _downmix(chunk)
-                del chunk
-                if not np.isfinite(mono).all():
-                    finite = False
-                    continue
-                peak = max(peak, float(np.max(np.abs(mono))))
-                output.extend(resampler.feed(mono))
-        except AudioError:
-            raise
-        except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
-            raise _undecodable(name, err) from err
-    _check_length(name, total, rate, max_seconds)
-    if not finite:
+def _checked(name: str, decoded: _Decoded, info: AudioInfo, *, silence: bool = True) -> DecodedAudio:
+    if not decoded.finite:
         raise AudioError(f"{name} contains NaN or infinite sample values; re-export it as ordinary PCM audio.")
-    if peak < SILENCE_PEAK:
+    if silence and decoded.peak < SILENCE_PEAK:
         raise AudioError(
-            f"{name} is silent (peak level {peak:.1e}, below {SILENCE_PEAK:.0e}); "
+            f"{name} is silent (peak level {decoded.peak:.1e}, below {SILENCE_PEAK:.0e}); "
             "check that the right file or track was exported."
         )
-    output.extend(resampler.finish())
-    samples = output.result()
-    if not np.isfinite(samples).all():
-        raise AudioError(
-            f"{name} has sample values too large to process (peak {peak:.3g}); re-export it as ordinary PCM audio."
-        )
-    return DecodedAudio(samples=samples, sample_rate=TARGET_SAMPLE_RATE, source_sample_rate=rate,
-                        source_channels=channels, duration_s=samples.shape[0] / TARGET_SAMPLE_RATE)
+    if not np.isfinite(decoded.samples).all():
+        raise AudioError(f"{name} has sample values too large to process (peak {decoded.peak:.3g}); "
+                         "re-export it as ordinary PCM audio.")
+    return DecodedAudio(samples=decoded.samples, sample_rate=TARGET_SAMPLE_RATE, source_sample_rate=info.sample_rate,
+                        source_channels=info.channels, duration_s=decoded.samples.shape[0] / TARGET_SAMPLE_RATE)
+
+
+def _decode_whole(f: sf.SoundFile, info: AudioInfo, max_seconds: float, name: str,
+                  max_source_samples: int | None) -> DecodedAudio:
+    rate = info.sample_rate
+    # Header checks first: a 10-hour file is refused without decoding a single block.
+    if info.frames is not None:
+        _check_length(name, info.frames, rate, max_seconds)
+    _check_cost(name, info, max_seconds, max_source_samples)
+    resampler = StreamResampler(rate)
+    expected = 0 if info.frames is None else resampler.output_length(info.frames)
+    # Never read past the limit, even if the header understates the length.
+    decoded = _read_resampled(f, info, int(math.floor(max_seconds * rate)), name,
+                              lambda frames: _too_long(name, frames / rate, max_seconds, at_least=True),
+                              resampler, expected)
+    _check_length(name, decoded.frames, rate, max_seconds)
+    return _checked(name, decoded, info)
+
+
+def _decode_range(f: sf.SoundFile, info: AudioInfo, max_seconds: float, name: str, max_source_samples: int | None,
+                  start_s: float, end_s: float | None) -> DecodedAudio:
+    """Seek to the range and decode only it (with the resampling filter's reach on both sides): the same samples
+    as decoding the whole file and `crop_seconds`, bit for bit. The limits apply to the range; the range is not
+    judged silent (it was chosen on purpose); the whole file's length comes from the header."""
+    frames = int(info.frames)
+    _check_length(name, frames, info.sample_rate, math.inf)
+    resampler = StreamResampler(info.sample_rate)
+    first, stop = _crop_bounds(start_s, end_s, resampler.output_length(frames), TARGET_SAMPLE_RATE)
+    seconds = (stop - first) / TARGET_SAMPLE_RATE
+    what = f"{name} from {first / TARGET_SAMPLE_RATE:g} s to {stop / TARGET_SAMPLE_RATE:g} s"
+    if seconds > max_seconds:
+        raise _too_long(what, seconds, max_seconds)
+    span = SourceSpan.plan(resampler, frames, first, stop)
+    _check_cost(what, AudioInfo(info.sample_rate, info.channels, span.stop - span.start), max_seconds,
+                max_source_samples)
+    try:
+        f.seek(span.start)
+    except (RuntimeError, ValueError, TypeError, OSError, EOFError) as err:
+        raise _undecodable(name, err) from err
+    decoded = _read_resampled(f, info, span.stop - span.start, name, None, resampler,
+                              resampler.output_length(span.stop - span.start))
+    if decoded.frames < span.stop - span.start:
+        raise _undecodable(name, ValueError("it ends before its header says"))
+    # A view: the span's few extra samples on each side are not worth a second copy of the range.
+    decoded.samples = decoded.samples[span.lead:span.lead + stop - first]
+    return _checked(what, decoded, info, silence=False)
+
+
+def _decode(source: _VirtualFile | str, max_seconds: float, name: str, max_source_samples: int | None = None,
+            start_s: float = 0.0, end_s: float | None = None) -> DecodedAudio:
+    """Decode, downmix, check and resample block by block: memory is the 16 kHz result plus a few blocks.
+
+    With a range (`start_s` > 0 or an `end_s`), only the range is decoded when the file can seek and its
+    header gives its length; otherwise the whole file is decoded (within the limits) and cut.
+    """
+    max_seconds = _check_max_seconds(max_seconds)
+    ranged = bool(start_s) or end_s is not None
+    with _open(source, name) as f:
+        info = _header(f, name)
+        if ranged and info.frames is not None and f.seekable():
+            return _decode_range(f, info, max_seconds, name, max_source_samples, start_s, end_s)
+        audio = _decode_whole(f, info, max_seconds, name, max_source_samples)
+    return crop_seconds(audio, start_s, end_s) if ranged else audio
 
 
 def probe_audio_bytes(data: bytes | bytearray | memoryview, *, name: str = "audio") -> AudioInfo:
@@ -400,12 +404,15 @@ def decode_audio_bytes(
     max_seconds: float = DEFAULT_MAX_SECONDS,
     name: str = "audio",
     max_source_samples: int | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
 ) -> DecodedAudio:
     """Decode an in-memory audio file (anything libsndfile reads: WAV, FLAC, OGG, MP3, ...).
 
     The buffer is read in place, never copied. ``name`` is only used in error messages (e.g. the uploaded
     file's name). ``max_source_samples`` refuses, from the header, files with more samples (frames x
-    channels) than that to decode.
+    channels) than that to decode. ``start_s`` / ``end_s``: only that range (as `crop_seconds` cuts it),
+    decoded on its own where the file allows, with the limits applying to the range.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
@@ -413,17 +420,19 @@ def decode_audio_bytes(
         raise AudioError(f"{name} is empty (0 bytes); provide a WAV, FLAC, OGG or MP3 file.")
     source = _VirtualFile(data)
     try:
-        return _decode(source, max_seconds, name, max_source_samples)
+        return _decode(source, max_seconds, name, max_source_samples, start_s, end_s)
     finally:
         source.release()
 
 
 def load_audio_file(
-    path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS
+    path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS, start_s: float = 0.0,
+    end_s: float | None = None,
 ) -> DecodedAudio:
-    """Decode an audio file from disk; a missing or empty file is an ``AudioError`` too."""
+    """Decode an audio file from disk (or only [start_s, end_s), as `decode_audio_bytes`); a missing or empty
+    file is an ``AudioError`` too."""
     path = _check_audio_path(path)
-    return _decode(path, max_seconds, path)
+    return _decode(path, max_seconds, path, None, start_s, end_s)
 
 
 def read_audio_file_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -518,15 +527,8 @@ def prepare_samples(
     return _finish(_downmix(as_float), rate, as_float.shape[1], max_seconds, name)
 
 
-def crop_seconds(audio: DecodedAudio, start_s: float, end_s: float | None) -> DecodedAudio:
-    """Cut ``[start_s, end_s)`` (seconds, ``None`` = to the end) out of decoded audio.
-
-    Boundaries are rounded to the nearest sample. An ``end_s`` up to one sample past the end is
-    clamped, so passing ``audio.duration_s`` back in is always fine. The crop is not re-checked for
-    silence: the user chose that range deliberately.
-    """
-    rate = audio.sample_rate
-    n = audio.samples.shape[0]
+def _crop_bounds(start_s: float, end_s: float | None, n: int, rate: int) -> tuple[int, int]:
+    """Sample indices [i0, i1) of the range [start_s, end_s) in a signal of n samples (see `crop_seconds`)."""
     duration = n / rate
     start = float(start_s)
     end = duration if end_s is None else float(end_s)
@@ -546,13 +548,24 @@ def crop_seconds(audio: DecodedAudio, start_s: float, end_s: float | None) -> De
     i1 = min(n, int(round(end * rate)))
     if i1 <= i0:
         raise AudioError(f"The crop range {start:.4f}..{end:.4f} s contains no samples; widen it.")
+    return i0, i1
+
+
+def crop_seconds(audio: DecodedAudio, start_s: float, end_s: float | None) -> DecodedAudio:
+    """Cut ``[start_s, end_s)`` (seconds, ``None`` = to the end) out of decoded audio.
+
+    Boundaries are rounded to the nearest sample. An ``end_s`` up to one sample past the end is
+    clamped, so passing ``audio.duration_s`` back in is always fine. The crop is not re-checked for
+    silence: the user chose that range deliberately.
+    """
+    i0, i1 = _crop_bounds(start_s, end_s, audio.samples.shape[0], audio.sample_rate)
     cut = audio.samples[i0:i1].copy()
     return DecodedAudio(
         samples=cut,
-        sample_rate=rate,
+        sample_rate=audio.sample_rate,
         source_sample_rate=audio.source_sample_rate,
         source_channels=audio.source_channels,
-        duration_s=cut.shape[0] / rate,
+        duration_s=cut.shape[0] / audio.sample_rate,
     )
 
 

@@ -26,7 +26,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from model_core.audio_io import crop_seconds, load_audio_file
+    from model_core.audio_io import load_audio_file
     from model_core.inference import Animator
     from model_core.output_files import check_format, choose_template, file_suffix, write_animation
 
@@ -41,9 +41,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     summary = []
     for path in args.audio:
         started = time.perf_counter()
-        audio = load_audio_file(path, max_seconds=animator.max_seconds)
-        if args.start or args.end is not None:
-            audio = crop_seconds(audio, args.start, args.end)
+        audio = load_audio_file(path, max_seconds=animator.max_seconds, start_s=args.start, end_s=args.end)
         with tqdm(total=1.0, desc=Path(path).name, unit="take", disable=args.quiet,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
             def progress(fraction: float, stage: str, bar: tqdm = bar) -> None:

@@ -28,9 +28,9 @@ from model_core.worker.hosts import HostPolicy
 from model_core.worker.responses import FileResults
 from model_core.worker.state import WorkerSettings
 from tests import worker_fixtures as wf
-from tests.worker_fixtures import encode, json_error, raw_request, speech, start_worker
+from tests.worker_fixtures import encode, expected_offsets, json_error, raw_request, speech, start_worker
 
-shared, checkpoint, worker = wf.shared, wf.checkpoint, wf.worker
+shared, checkpoint, worker, animator = wf.shared, wf.checkpoint, wf.worker, wf.animator
 
 HEAD_TIMEOUT_S = 2.0  # long enough for the requests below on a busy CI machine, short enough to wait for
 BODY_TIMEOUT_S = 1.0
@@ -212,6 +212,29 @@ def test_decoding_streams_in_blocks() -> None:
     assert peak < result_bytes + 40 * 2**20, peak / 2**20  # the whole 48 kHz float signal alone is 55 MB
     with pytest.raises(AudioError, match="million samples"):
         decode_audio_bytes(data, max_seconds=600, max_source_samples=10_000_000)
+
+
+def test_a_strip_of_a_recording_over_the_limits_is_accepted(hardened: LocalWorker, animator) -> None:
+    """Only the requested range is decoded, and the limits (1 minute here) apply to it, not to the file."""
+    rate = 8000
+    data = encode(speech(600.0, seed=5, sample_rate=rate), sample_rate=rate, subtype="PCM_U8")  # 10 minutes, 4.8 MB
+    status, _, payload = raw_request(hardened, "POST", "/jobs", data, timeout=30)
+    assert status == 400 and "10.0 minutes long; the limit is 1.0 minutes" in json_error(status, payload)["message"]
+    offsets, meta = hardened.client.animate(data, start_s=300.0, end_s=305.0)
+    assert meta["start_s"] == 300.0
+    np.testing.assert_allclose(offsets, expected_offsets(animator, data, 300.0, 305.0), atol=1e-5, rtol=0)
+    params = json.dumps({"start_s": 300.0, "end_s": 380.0})
+    status, _, payload = raw_request(hardened, "POST", "/jobs", data, {"X-JambaTalk-Params": params}, timeout=30)
+    message = json_error(status, payload)["message"]
+    assert status == 400 and "from 300 s to 380 s is 1.3 minutes long; the limit is 1.0 minutes" in message
+    # What lies outside the range is never decoded: here, samples that would refuse the whole file.
+    poisoned = speech(30.0, seed=6, sample_rate=rate)
+    poisoned[: 10 * rate] = np.nan
+    data = encode(poisoned, sample_rate=rate, subtype="FLOAT")
+    status, _, payload = raw_request(hardened, "POST", "/jobs", data, timeout=30)
+    assert status == 400 and "NaN" in json_error(status, payload)["message"]
+    offsets, _ = hardened.client.animate(data, start_s=20.0, end_s=25.0)
+    assert offsets.shape[0] > 0 and np.isfinite(offsets).all()
 
 
 # -- 3. and 4. the audio budget, and cancelling frees audio at once ---------------------------------------------

@@ -1,6 +1,8 @@
-"""A job's audio from its upload: read (upload.py), probed, decoded on the thread pool and cropped, held in the budget.
+"""A job's audio from its upload: read (upload.py), probed, and only the requested range decoded on the thread
+pool, held in the budget.
 
 Audio is decoded and range-checked before the job is accepted, so bad input is a 4xx sentence, not a failed job.
+The length and decoding-cost limits apply to the range: a 5 s strip of a 40-minute recording is 5 s of work.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from model_core.audio_io import AudioError, DecodedAudio, crop_seconds, decode_audio_bytes, probe_audio_bytes
+from model_core.audio_io import AudioError, DecodedAudio, decode_audio_bytes, probe_audio_bytes
 from model_core.worker.budget import Reservation
 from model_core.worker.errors import bad_audio, error
 from model_core.worker.memory import release_memory
@@ -66,23 +68,19 @@ async def receive_audio(request: Request, params: JobParams,
         if isinstance(info, AudioError):
             return bad_audio(str(info))
         # Hold the decoded size (known from the header) before decoding: refuse now rather than run out.
-        decoded = budget.reserve(info.output_bytes(settings.max_audio_seconds))
+        decoded = budget.reserve(info.output_bytes(settings.max_audio_seconds, params.start_s, params.end_s))
         if decoded is None:
             busy = busy_error(budget, board.busy_seconds())
             return error(busy.status, busy.code, busy.message, {"Retry-After": str(busy.retry_after)})
         async with state.decode_slots:
             audio = await decode_in_thread(decode_audio_bytes, body, name=UPLOAD_NAME,
                                            max_seconds=settings.max_audio_seconds,
-                                           max_source_samples=settings.max_source_samples)
+                                           max_source_samples=settings.max_source_samples,
+                                           start_s=params.start_s, end_s=params.end_s)
         body = None
         upload.release()
         if isinstance(audio, AudioError):
             return bad_audio(str(audio))
-        try:
-            if params.start_s or params.end_s is not None:
-                audio = crop_seconds(audio, params.start_s, params.end_s)
-        except AudioError as exc:
-            return bad_audio(str(exc))
         decoded.resize(audio.samples.nbytes)  # shrinking always fits
         reservation, decoded = decoded, None
         return audio, reservation
