@@ -12,11 +12,13 @@ import torch.nn.functional as F
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 CNN_FPS = 50.0
+CNN_HOP = 320  # samples between 50 Hz CNN frames at 16 kHz
+CNN_FIELD = 400  # samples one CNN frame sees
 
 
 def cnn_frame_count(num_samples: int) -> int:
     """Frames the XLSR/base CNN yields for a 16 kHz signal (receptive field 400, hop 320)."""
-    return max(0, (num_samples - 400) // 320 + 1)
+    return max(0, (num_samples - CNN_FIELD) // CNN_HOP + 1)
 
 
 def official_motion_frames(cnn_frames: int, motion_fps: float) -> int:
@@ -70,6 +72,25 @@ def grid_positions(cnn_frames: int, motion_frames: int, start: int, end: int) ->
     if motion_frames <= 1:
         scale = torch.zeros((), dtype=torch.float32)
     return torch.arange(start, end, dtype=torch.float32) * scale
+
+
+def window_span(num_samples: int, frame_mode: str, motion_frames: int, start: int,
+                end: int) -> tuple[int, int, torch.Tensor | None]:
+    """The audio samples [first, last) that motion frames start..end-1 of a take depend on, and (interpolate mode)
+    those frames' CNN-frame positions counted from `first`'s CNN frame.
+
+    fold_pairs: motion frame f is CNN frames 2f and 2f+1. interpolate: motion frame f sits at CNN frame
+    f * (T50 - 1) / (T - 1), as in the unwindowed pass, so a window reproduces the whole take's frames.
+    """
+    if frame_mode == "fold_pairs":
+        first, last = 2 * start, 2 * end - 1
+        return first * CNN_HOP, last * CNN_HOP + CNN_FIELD, None
+    cnn_total = cnn_frame_count(num_samples)
+    positions = grid_positions(cnn_total, motion_frames, start, end)
+    first = int(positions[0].floor())
+    last = min(cnn_total - 1, int(positions[-1].ceil()))
+    # Subtracting a whole number keeps float32 positions exact, so fractions equal the global ones.
+    return first * CNN_HOP, last * CNN_HOP + CNN_FIELD, positions - first
 
 
 def motion_frames_for(num_samples: int, frame_mode: str, motion_fps: float) -> int:

@@ -9,13 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_core.audio_encoder import cnn_frame_count, grid_positions
 from model_core.audio_io import DEFAULT_MAX_SECONDS, load_audio_file, normalise_for_wav2vec2, prepare_samples
 from model_core.checkpoint import LoadedCheckpoint, load_checkpoint
 from model_core.windowing import crossfade_weights, plan_windows
-
-CNN_HOP = 320  # samples between 50 Hz CNN frames at 16 kHz
-CNN_FIELD = 400  # samples one CNN frame sees
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -225,9 +221,9 @@ class Animator:
                 raise JobCancelled("The job was cancelled.")
             report(index / len(windows), f"window {index + 1} of {len(windows)}")
             if single:
-                out = self._predict(audio, style, None)
+                out = self._predict(audio, style)
                 break
-            pred = self._predict_window(audio, style, start, end, total)
+            pred = self._predict(audio, style, (start, end, total))
             pred *= weight[:, None]  # in place: pred is this window's own fresh array
             out[start:end] += pred
         report(1.0, "done")
@@ -252,9 +248,11 @@ class Animator:
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     @torch.inference_mode()
-    def _predict(self, audio: torch.Tensor, style: torch.Tensor | None, positions: torch.Tensor | None) -> np.ndarray:
+    def _predict(self, audio: torch.Tensor, style: torch.Tensor | None,
+                 window: tuple[int, int, int] | None = None) -> np.ndarray:
+        """(T, C) of the whole take, or of motion frames start..end-1 of its `total` for window=(start, end, total)."""
         with self._autocast():
-            features = self.model.encode(audio, frame_positions=positions)
+            features = self.model.encode(audio) if window is None else self.model.encode_window(audio, *window)
             channels = self._channels(features, style)
         return channels[0].float().cpu().numpy()
 
@@ -280,22 +278,3 @@ class Animator:
                   key_mask: torch.Tensor | None = None) -> torch.Tensor:
         out = self.model.decode_channels(features, style, key_mask=key_mask)
         return out.clamp(0.0, 1.0) if self.output_kind == "blendshapes" else out
-
-    def _predict_window(
-        self, audio: torch.Tensor, style: torch.Tensor | None, start: int, end: int, total: int
-    ) -> np.ndarray:
-        cnn_total = cnn_frame_count(audio.shape[1])
-        if self.model.config.audio_frame_mode == "fold_pairs":
-            first, last = 2 * start, 2 * end - 1
-            clip = audio[:, first * CNN_HOP: last * CNN_HOP + CNN_FIELD]
-            with torch.inference_mode(), self._autocast():
-                features = self.model.encode(clip)[:, : end - start]
-                channels = self._channels(features, style)
-            return channels[0].float().cpu().numpy()
-        # Motion frame f sits at CNN frame f * (T50 - 1) / (T - 1), as in the unwindowed pass.
-        positions = grid_positions(cnn_total, total, start, end)
-        first = int(positions[0].floor())
-        last = min(cnn_total - 1, int(positions[-1].ceil()))
-        clip = audio[:, first * CNN_HOP: last * CNN_HOP + CNN_FIELD]
-        # Subtracting a whole number keeps float32 positions exact, so fractions equal the global ones.
-        return self._predict(clip, style, (positions - first).to(self.device))

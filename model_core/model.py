@@ -12,7 +12,13 @@ import torch
 from torch import nn
 from transformers import Wav2Vec2Model
 
-from model_core.audio_encoder import build_wav2vec2, encode_audio, encode_audio_batch, motion_frames_for
+from model_core.audio_encoder import (
+    build_wav2vec2,
+    encode_audio,
+    encode_audio_batch,
+    motion_frames_for,
+    window_span,
+)
 from model_core.config import LAYER_KINDS, JambaTalkConfig
 from model_core.layers.attention import GQATransformerLayer
 from model_core.layers.mamba import MambaLayer
@@ -20,35 +26,13 @@ from model_core.layers.moe_mamba import MoEMambaLayer
 
 
 def build_layer(kind: str, config: JambaTalkConfig) -> nn.Module:
-    d = config.feature_dim
+    """One decoder layer of kind M (Mamba), E (MoE-Mamba) or T (Transformer), shaped by the config."""
     if kind == "M":
-        return MambaLayer(d, config.mamba_d_state, config.mamba_d_conv, config.mamba_expand)
+        return MambaLayer(config.feature_dim, config.mamba_d_state, config.mamba_d_conv, config.mamba_expand)
     if kind == "E":
-        return MoEMambaLayer(
-            d,
-            config.moe_d_state,
-            config.moe_d_conv,
-            config.moe_expand,
-            config.moe_num_experts,
-            config.moe_hidden_mult,
-            second_threshold=config.moe_second_threshold,
-            capacity_factor_train=config.moe_capacity_factor_train,
-            capacity_factor_eval=config.moe_capacity_factor_eval,
-            min_capacity=config.moe_min_capacity,
-            policy_eval=config.moe_policy_eval,
-            loss_coef=config.moe_loss_coef,
-        )
+        return MoEMambaLayer(config)
     if kind == "T":
-        return GQATransformerLayer(
-            d,
-            config.n_query_heads,
-            config.n_kv_heads,
-            dim_feedforward=config.ffn_dim,
-            dropout=config.dropout,
-            rope_rank=config.rope_rank,
-            rope_base=config.rope_base,
-            causal=config.causal_attention,
-        )
+        return GQATransformerLayer(config)
     raise ValueError(f"Unknown layer kind {kind!r}.")
 
 
@@ -149,6 +133,15 @@ class JambaTalk(nn.Module):
         return encode_audio(
             self.audio_encoder, input_values, cfg.audio_frame_mode, cfg.motion_fps, frame_count, frame_positions
         )
+
+    def encode_window(self, input_values: torch.Tensor, start: int, end: int, total: int) -> torch.Tensor:
+        """Features (batch, end - start, width) of motion frames start..end-1 of a take of `total` frames, from
+        only the audio those frames depend on: in their interior, the same values as `encode` on the whole take."""
+        first, last, positions = window_span(input_values.shape[1], self.config.audio_frame_mode, total, start, end)
+        clip = input_values[:, first:last]
+        if positions is None:
+            return self.encode(clip)[:, : end - start]
+        return self.encode(clip, frame_positions=positions.to(input_values.device))
 
     def encode_batch(self, takes: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
         """Normalised takes (each (samples,)) -> right-padded features (batch, T, width), each take's frame count."""

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from model_core.config import JambaTalkConfig
 from model_core.layers.attention import GQATransformerLayer, LowRankLearnedRoPE
 from model_core.layers.mamba import MambaLayer
 from model_core.layers.moe_mamba import MoEMambaLayer, Top2Gating, expert_capacity, simple_rms_norm
@@ -115,7 +116,7 @@ def test_top2_gating_capacity_drops_like_official():
 
 def test_moe_mamba_layer_structure():
     torch.manual_seed(0)
-    layer = MoEMambaLayer(32).eval()
+    layer = MoEMambaLayer(JambaTalkConfig(feature_dim=32)).eval()
     x = torch.randn(2, 9, 32)
     h = simple_rms_norm(x)
     h = simple_rms_norm(layer.mamba(h) + h)
@@ -177,7 +178,8 @@ def reference_attention(layer: GQATransformerLayer, x: torch.Tensor, causal: boo
 @pytest.mark.parametrize("causal", [False, True])
 def test_grouped_query_attention_is_real(causal):
     torch.manual_seed(0)
-    layer = GQATransformerLayer(32, n_query_heads=8, n_kv_heads=2, dim_feedforward=64, causal=causal).eval()
+    config = JambaTalkConfig(feature_dim=32, n_query_heads=8, n_kv_heads=2, ffn_dim=64, causal_attention=causal)
+    layer = GQATransformerLayer(config).eval()
     assert layer.k_proj.weight.shape == (8, 32) and layer.v_proj.weight.shape == (8, 32)
     x = torch.randn(2, 11, 32)
     with torch.no_grad():

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model_core.config import JambaTalkConfig
+
 
 class LowRankLearnedRoPE(nn.Module):
     """Algorithm 1 of the JambaTalk poster: rotary embedding whose sin/cos get a learned low-rank delta.
@@ -44,35 +46,27 @@ class GQATransformerLayer(nn.Module):
     so the rotation runs per head (head_dim wide), which keeps the relative-position property for every group.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        n_query_heads: int,
-        n_kv_heads: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        rope_rank: int = 16,
-        rope_base: float = 10000.0,
-        causal: bool = False,
-    ) -> None:
+    def __init__(self, config: JambaTalkConfig) -> None:
         super().__init__()
-        self.n_q = n_query_heads
-        self.n_kv = n_kv_heads
-        self.head_dim = d_model // n_query_heads
-        self.causal = causal
-        self.rope_per_head = n_kv_heads != n_query_heads
-        kv_dim = self.head_dim * n_kv_heads
+        d_model = config.feature_dim
+        self.n_q = config.n_query_heads
+        self.n_kv = config.n_kv_heads
+        self.head_dim = d_model // self.n_q
+        self.causal = config.causal_attention
+        self.rope_per_head = self.n_kv != self.n_q
+        kv_dim = self.head_dim * self.n_kv
         self.q_proj = nn.Linear(d_model, d_model)
         self.k_proj = nn.Linear(d_model, kv_dim)
         self.v_proj = nn.Linear(d_model, kv_dim)
         self.out_proj = nn.Linear(d_model, d_model)
-        self.lrl_rope = LowRankLearnedRoPE(self.head_dim if self.rope_per_head else d_model, rope_rank, rope_base)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.lrl_rope = LowRankLearnedRoPE(self.head_dim if self.rope_per_head else d_model, config.rope_rank,
+                                           config.rope_base)
+        self.linear1 = nn.Linear(d_model, config.ffn_dim)
+        self.linear2 = nn.Linear(config.ffn_dim, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout_p = dropout
-        self.dropout = nn.Dropout(dropout)
+        self.dropout_p = config.dropout
+        self.dropout = nn.Dropout(config.dropout)
 
     def _heads(self, x: torch.Tensor, n_heads: int) -> torch.Tensor:
         batch, length, _ = x.shape

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model_core.config import JambaTalkConfig
 from model_core.layers.mamba import MambaLayer
 
 GATE_EPS = 1e-9
@@ -111,32 +112,19 @@ class MixtureOfExperts(nn.Module):
 class MoEMambaLayer(nn.Module):
     """skip + MoE(SRN(SRN(x) + Mamba(SRN(x)))): the official MambaMoELayer."""
 
-    def __init__(
-        self,
-        dim: int,
-        d_state: int = 8,
-        d_conv: int = 8,
-        expand: int = 2,
-        num_experts: int = 2,
-        hidden_mult: int = 4,
-        *,
-        second_threshold: float = 0.2,
-        capacity_factor_train: float = 1.25,
-        capacity_factor_eval: float = 2.0,
-        min_capacity: int = 4,
-        policy_eval: str = "expected",
-        loss_coef: float = 1e-2,
-    ) -> None:
+    def __init__(self, config: JambaTalkConfig) -> None:
         super().__init__()
-        self.mamba = MambaLayer(dim, d_state=d_state, d_conv=d_conv, expand=expand, dt_init="default")
-        self.moe = MixtureOfExperts(dim, num_experts, dim * hidden_mult)
-        self.second_threshold = second_threshold
-        self.capacity_factor_train = capacity_factor_train
-        self.capacity_factor_eval = capacity_factor_eval
-        self.min_capacity = min_capacity
-        self.policy_eval = policy_eval
+        dim = config.feature_dim
+        self.mamba = MambaLayer(dim, d_state=config.moe_d_state, d_conv=config.moe_d_conv, expand=config.moe_expand,
+                                dt_init="default")
+        self.moe = MixtureOfExperts(dim, config.moe_num_experts, dim * config.moe_hidden_mult)
+        self.second_threshold = config.moe_second_threshold
+        self.capacity_factor_train = config.moe_capacity_factor_train
+        self.capacity_factor_eval = config.moe_capacity_factor_eval
+        self.min_capacity = config.moe_min_capacity
+        self.policy_eval = config.moe_policy_eval
         self.policy_train = "random"
-        self.loss_coef = loss_coef
+        self.loss_coef = config.moe_loss_coef
         # The scaled load-balancing loss of the last forward pass (training may add it; the official run does not).
         self.aux_loss: torch.Tensor | None = None
 
