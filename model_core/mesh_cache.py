@@ -15,35 +15,22 @@ import os
 import numpy as np
 
 from jambatalk_blender.core import mesh_cache as _files
+from jambatalk_blender.core.arrays import require_finite, xyz_array
 from jambatalk_blender.core.mesh_cache import PC2_SIGNATURE, PC2_VERSION, atomic_open, read_mdd, read_pc2
 
 __all__ = ["PC2_SIGNATURE", "PC2_VERSION", "atomic_open", "read_mdd", "read_pc2", "write_mdd", "write_npy",
            "write_pc2"]
 
-_INT32_MAX = 2**31 - 1
-
 PathLike = str | os.PathLike[str]
 
 
 def _validate_frames(frames: np.ndarray) -> np.ndarray:
-    """Check a (T, V, 3) finite array with T, V >= 1 and return it as C-contiguous float32."""
-    arr = np.asarray(frames)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"vertex frames must have shape (T, V, 3), got {arr.shape}")
-    if arr.shape[0] < 1:
-        raise ValueError("vertex frames must contain at least one frame (T >= 1)")
-    if arr.shape[1] < 1:
-        raise ValueError("vertex frames must contain at least one vertex (V >= 1)")
-    if arr.shape[0] > _INT32_MAX or arr.shape[1] > _INT32_MAX:
-        raise ValueError(f"vertex frames shape {arr.shape} does not fit the int32 cache header")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"vertex frames must be real numbers, got dtype {arr.dtype}")
+    """A finite (T, V, 3) array with T, V >= 1, as C-contiguous float32: all of it checked before a byte is written."""
+    data = xyz_array(frames, "Vertex frames")
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=np.float32)
+        out = np.ascontiguousarray(data, dtype=np.float32)
     # Checked after the cast: float64 values beyond float32 range become inf, which caches can't hold.
-    if not np.isfinite(out).all():
-        raise ValueError("vertex frames contain NaN or infinite values (or values too large for float32)")
-    return out
+    return require_finite(out, "Vertex frames contain NaN or infinite values (or values too large for float32).")
 
 
 def write_pc2(path: PathLike, frames: np.ndarray, start_frame: float = 0.0, sample_rate: float = 1.0) -> None:

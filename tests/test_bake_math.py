@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -315,10 +312,3 @@ def test_non_finite_offsets_are_rejected():
     take[3, 1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         decompose(take)
-
-
-def test_module_imports_only_stdlib_and_numpy():
-    tree = ast.parse(Path(bake_math.__file__).read_text(encoding="utf-8"))
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"__future__", "math", "dataclasses", "numpy"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import struct
 
@@ -174,11 +173,3 @@ def test_readers_reject_damaged_files(tmp_path, frames):
     mdd.write_bytes(mdd.read_bytes() + b"x")
     with pytest.raises(ValueError, match="header implies"):
         read_mdd(mdd)
-
-
-def test_module_imports_only_stdlib_and_numpy():
-    tree = ast.parse(open(mesh_cache.__file__, encoding="utf-8").read())
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"__future__", "contextlib", "math", "os", "struct", "tempfile", "collections", "typing",
-                     "numpy"}

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jambatalk_blender.core import keyframes
 from jambatalk_blender.core.bake_math import shape_scales
 from jambatalk_blender.core.keyframes import (
     KeyCurve,
@@ -227,10 +223,3 @@ def test_property_reduced_mesh_stays_within_tolerance(frames, count, verts, kind
                               split=split)
     check_curves(curves, frames)
     assert mesh_error(weights, curves, shapes) <= tolerance
-
-
-def test_module_imports_only_stdlib_and_numpy():
-    tree = ast.parse(Path(keyframes.__file__).read_text(encoding="utf-8"))
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"__future__", "dataclasses", "numpy"}

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from jambatalk_blender.core import timing
 from jambatalk_blender.core.timing import (
     effective_fps,
     resample_to_scene,
@@ -164,10 +160,3 @@ def test_scene_frames_start_at_strip_plus_offset():
     assert scene_frames(1, 0).shape == (0,)
     with pytest.raises(ValueError, match="count"):
         scene_frames(1, -1)
-
-
-def test_module_imports_only_stdlib_and_numpy():
-    tree = ast.parse(Path(timing.__file__).read_text(encoding="utf-8"))
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert names <= {"__future__", "math", "fractions", "numpy"}

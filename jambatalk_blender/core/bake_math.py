@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import xyz_array
+
 _OVERSAMPLE = 10  # extra sketch columns beyond the keys we expect to keep: the usual randomized-SVD margin
 _FIRST_WIDTH = 32  # first sketch width; widened (up to max_keys + oversample) when the take needs more keys
 _POWER_ITERATIONS = 1  # speech spectra fall fast; one pass of subspace iteration is plenty with oversampling
@@ -101,13 +103,7 @@ def shape_scales(shapes: np.ndarray) -> np.ndarray:
 
 
 def _validated_take(offsets: np.ndarray) -> np.ndarray:
-    data = np.asarray(offsets)
-    if data.ndim != 3 or data.shape[2] != 3:
-        raise ValueError(f"offsets must have shape (F, V, 3), got {data.shape}")
-    if data.shape[0] < 1 or data.shape[1] < 1:
-        raise ValueError(f"offsets need at least one frame and one vertex, got shape {data.shape}")
-    if not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)):
-        raise ValueError(f"offsets must be real numbers, got dtype {data.dtype}")
+    data = xyz_array(offsets, "offsets")
     # float32 halves memory traffic, which is what the big products are bound by; metres need no more digits.
     return np.ascontiguousarray(data, dtype=np.float32).reshape(data.shape[0], -1)
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import real_array, require_finite
+
 DEFAULT_TOLERANCE_M = 1e-4  # 0.1 mm: well below what a viewer can see on a life-size head
 # Keep this share of the budget in reserve for float32 rounding in Blender's F-curve evaluation and in the
 # shape-key sum, so the bound also holds for what Blender actually shows.
@@ -104,12 +106,8 @@ def _validated_weights(weights: np.ndarray) -> np.ndarray:
     w = np.asarray(weights)
     if w.ndim != 2 or w.shape[0] < 1:
         raise ValueError(f"weights must have shape (F, K) with F >= 1, got {w.shape}")
-    if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
-        raise ValueError(f"weights must be real numbers, got dtype {w.dtype}")
-    w = w.astype(np.float64)
-    if not np.isfinite(w).all():
-        raise ValueError("weights contain NaN or infinite values")
-    return w
+    w = real_array(w, "weights").astype(np.float64)
+    return require_finite(w, "weights contain NaN or infinite values")
 
 
 def reduce_curves(weights: np.ndarray, max_errors: np.ndarray) -> list[KeyCurve]:

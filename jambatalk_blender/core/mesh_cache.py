@@ -26,6 +26,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .arrays import real_array, require_finite, xyz_array
+
 PC2_SIGNATURE = b"POINTCACHE2\0"
 PC2_VERSION = 1
 _PC2_HEADER = struct.Struct("<12siiffi")  # signature, version, points, start frame, sample rate, samples
@@ -37,26 +39,16 @@ PathLike = str | os.PathLike[str]
 
 
 def _validated_frames(frames: np.ndarray, rest: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    data = np.asarray(frames)
-    if data.ndim != 3 or data.shape[2] != 3:
-        raise ValueError(f"Vertex frames must have shape (frames, vertices, 3), got {data.shape}.")
-    if data.shape[0] < 1 or data.shape[1] < 1:
-        raise ValueError(f"Vertex frames need at least one frame and one vertex, got shape {data.shape}.")
+    data = xyz_array(frames, "Vertex frames")
     if data.shape[0] > _INT32_MAX or data.shape[1] > _INT32_MAX:
         raise ValueError(f"Vertex frames of shape {data.shape} do not fit a cache file's int32 header.")
-    if not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)):
-        raise ValueError(f"Vertex frames must be real numbers, got dtype {data.dtype}.")
     if rest is None:
         return data, None
     base = np.asarray(rest)
     if base.shape != data.shape[1:]:
         raise ValueError(f"The rest mesh has shape {base.shape}; the frames need ({data.shape[1]}, 3).")
-    if not (np.issubdtype(base.dtype, np.floating) or np.issubdtype(base.dtype, np.integer)):
-        raise ValueError(f"The rest mesh must be real numbers, got dtype {base.dtype}.")
-    base = base.astype(np.float32)
-    if not np.isfinite(base).all():
-        raise ValueError("The rest mesh contains NaN or infinite coordinates.")
-    return data, base
+    base = real_array(base, "The rest mesh").astype(np.float32)
+    return data, require_finite(base, "The rest mesh contains NaN or infinite coordinates.")
 
 
 def _finite(value: float, what: str, *, positive: bool = False) -> float:

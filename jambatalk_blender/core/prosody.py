@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import real_array, require_finite
+
 _WORK_RATE = 8000  # Hz the audio is resampled to for all analysis
 _HIGHPASS_HZ = 50.0
 _F0_MIN_HZ = 60.0
@@ -261,11 +263,8 @@ def prosody_track(samples: np.ndarray, sample_rate: int, fps: float, n_frames: i
         raise ValueError(f"samples must be a 1-D mono signal, got an array of shape {x.shape}")
     if x.size == 0:
         raise ValueError("samples is empty: there is no audio to analyse")
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise ValueError(f"samples must be numbers, got dtype {x.dtype}")
-    x = x.astype(np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("samples contain NaN or infinite values; clean the audio first")
+    x = real_array(x, "samples").astype(np.float64)
+    require_finite(x, "samples contain NaN or infinite values; clean the audio first")
     sample_rate = _whole(sample_rate, "sample_rate (Hz)", 8000)
     fps = _positive(fps, "fps")
     if n_frames is None:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import real_array, require_finite, xyz_array
+
 _BLOCK_BYTES = 32 << 20  # float64 temporaries per block of frames: bounded memory, still large BLAS products
 _ZERO_KEY = 1e-12  # a key whose squared size is below this fraction of the largest key's moves nothing
 _RHO_FLOOR = 1e-3  # smallest eigenvalue used to pick the penalty, relative to the largest
@@ -119,39 +121,24 @@ def _finite(value: object, what: str) -> float:
     return number
 
 
-def _real_array(value: object, what: str) -> np.ndarray:
-    array = np.asarray(value)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"{what} must be real numbers, got dtype {array.dtype}.")
-    return array
-
-
 def _validated(offsets: object, deltas: object, lower: object, upper: object, smoothness: object,
                vertex_weights: object) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None,
                                                 float]:
-    data = _real_array(offsets, "The offsets")
-    if data.ndim != 3 or data.shape[2] != 3:
-        raise ValueError(f"The offsets must have shape (frames, vertices, 3), got {data.shape}.")
-    if data.shape[0] < 1 or data.shape[1] < 1:
-        raise ValueError(f"The offsets need at least one frame and one vertex, got shape {data.shape}.")
-    keys = _real_array(deltas, "The key deltas")
-    if keys.ndim != 3 or keys.shape[2] != 3:
-        raise ValueError(f"The key deltas must have shape (keys, vertices, 3), got {keys.shape}.")
+    data = xyz_array(offsets, "The offsets")
+    keys = xyz_array(deltas, "The key deltas", "keys", min_rows=0)
     if keys.shape[0] < 1:
         raise ValueError("Choose at least one shape key to solve onto.")
     if keys.shape[1] != data.shape[1]:
         raise ValueError(f"The shape keys have {keys.shape[1]} vertices but the motion has {data.shape[1]}; "
                          "solve onto a mesh with the motion's topology.")
-    if not np.isfinite(keys).all():
-        raise ValueError("The shape keys contain NaN or infinite coordinates.")
+    require_finite(keys, "The shape keys contain NaN or infinite coordinates.")
     count = keys.shape[0]
     bounds = []
     for value, what in ((lower, "lower"), (upper, "upper")):
-        array = _real_array(value, f"The keys' {what} limits").astype(np.float64).reshape(-1)
+        array = real_array(value, f"The keys' {what} limits").astype(np.float64).reshape(-1)
         if array.shape != (count,):
             raise ValueError(f"There are {count} keys but {array.size} {what} limits.")
-        if not np.isfinite(array).all():
-            raise ValueError(f"The keys' {what} limits contain NaN or infinite values.")
+        require_finite(array, f"The keys' {what} limits contain NaN or infinite values.")
         bounds.append(array)
     lo, hi = bounds
     if (lo > hi).any():
@@ -162,7 +149,7 @@ def _validated(offsets: object, deltas: object, lower: object, upper: object, sm
         raise ValueError(f"The smoothness must be zero or positive, got {smoothness!r}.")
     vw = None
     if vertex_weights is not None:
-        vw = _real_array(vertex_weights, "The vertex weights").astype(np.float64).reshape(-1)
+        vw = real_array(vertex_weights, "The vertex weights").astype(np.float64).reshape(-1)
         if vw.shape != (data.shape[1],):
             raise ValueError(f"There are {data.shape[1]} vertices but {vw.size} vertex weights.")
         if not np.isfinite(vw).all() or (vw < 0).any():

@@ -15,6 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from .arrays import real_array
+
 # Enough for any fps / fps_base Blender can hold (fps_base 1.001 needs 1001) while staying far from int64
 # overflow in `j * numerator` for takes of millions of frames.
 _MAX_DENOMINATOR = 1_000_000
@@ -85,8 +87,7 @@ def resample_to_scene(offsets: np.ndarray, model_fps: float, scene_fps: float) -
     data = np.asarray(offsets)
     if data.ndim < 1 or data.shape[0] < 1:
         raise ValueError(f"offsets must have at least one frame along axis 0, got shape {data.shape}")
-    if not np.issubdtype(data.dtype, np.floating) and not np.issubdtype(data.dtype, np.integer):
-        raise ValueError(f"offsets must be real numbers, got dtype {data.dtype}")
+    real_array(data, "offsets")
     model, scene = _fps(model_fps, "model_fps"), _fps(scene_fps, "scene_fps")
     if model == scene:
         return np.ascontiguousarray(data, dtype=np.float32)
