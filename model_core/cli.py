@@ -10,12 +10,12 @@ from pathlib import Path
 
 from model_core.config import PRESETS
 from model_core.output_files import FORMATS, WEIGHT_FORMATS
+from model_core.precision import PRECISION_HELP, PRECISIONS
 
 
 def _add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                   help="auto: bf16/fp16 autocast on CUDA, fp32 elsewhere")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--backend", default="auto", choices=("auto", "torch"),
                    help="auto uses mamba-ssm/causal-conv1d kernels on CUDA when installed; torch forces PyTorch")
     p.add_argument("--moe-policy", default=None, choices=("expected", "all", "random"),
@@ -126,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from model_core.bench import run_benchmark_cli
+    from model_core.bench.cli import run_benchmark_cli
 
     return run_benchmark_cli(args)
 
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-timeout", type=float, default=20.0,
                    help="seconds an upload may stall before it is abandoned (408)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--backend", default="auto", choices=("auto", "torch"))
     p.set_defaults(func=cmd_serve)
 
@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=run_score_speech_cli)
 
     p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
-    from model_core.bench import add_bench_arguments
+    from model_core.bench.cli import add_bench_arguments
 
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model_core import precision as precisions
 from model_core.audio_io import DEFAULT_MAX_SECONDS, load_audio_file, normalise_for_wav2vec2, prepare_samples
 from model_core.checkpoint import LoadedCheckpoint, load_checkpoint
 from model_core.windowing import crossfade_weights, plan_windows
@@ -30,17 +31,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA GPU is available; use --device cpu.")
     return torch.device(device)
-
-
-def resolve_precision(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype: bf16 (or fp16) on GPUs, none (float32) on CPU."""
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
-        return None
-    if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    if precision in ("fp16", "auto"):
-        return torch.float16
-    raise ValueError(f"Unknown precision {precision!r}: choose auto, fp32, bf16 or fp16.")
 
 
 class Animator:
@@ -65,8 +55,11 @@ class Animator:
         loaded = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else load_checkpoint(checkpoint)
         self.checkpoint = loaded
         self.device = resolve_device(device)
-        self.autocast_dtype = resolve_precision(self.device, precision)
+        # fp32, bf16, fp16 or int8 (model_core/precision.py): the audio encoder runs in it, the decoder in float32.
+        self.precision = precisions.resolve(self.device, precision)
+        self.autocast_dtype = precisions.autocast_dtype(self.precision)
         self.model = loaded.model.to(self.device).eval()
+        precisions.prepare(self.model, self.precision, self.device)
         self.model.set_backend(backend)
         if moe_policy is not None:
             self.model.set_moe_policy(moe_policy)
@@ -253,8 +246,7 @@ class Animator:
         """(T, C) of the whole take, or of motion frames start..end-1 of its `total` for window=(start, end, total)."""
         with self._autocast():
             features = self.model.encode(audio) if window is None else self.model.encode_window(audio, *window)
-            channels = self._channels(features, style)
-        return channels[0].float().cpu().numpy()
+        return self._channels(features, style)[0].cpu().numpy()
 
     @torch.inference_mode()
     def _predict_padded(self, takes: list[np.ndarray], subjects: list[str | None]) -> list[np.ndarray]:
@@ -269,12 +261,14 @@ class Animator:
                                for s in styles])
         with self._autocast():
             features, frames = self.model.encode_batch(audio)
-            key_mask = torch.arange(features.shape[1], device=self.device)[None] < torch.tensor(
-                frames, device=self.device)[:, None]
-            channels = self._channels(features, style, key_mask).float().cpu().numpy()
+        key_mask = torch.arange(features.shape[1], device=self.device)[None] < torch.tensor(
+            frames, device=self.device)[:, None]
+        channels = self._channels(features, style, key_mask).cpu().numpy()
         return [channels[i, :t] for i, t in enumerate(frames)]
 
     def _channels(self, features: torch.Tensor, style: torch.Tensor | None,
                   key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.model.decode_channels(features, style, key_mask=key_mask)
+        """The decoder, always in float32: it is a small share of the time, and the output's precision (offsets of
+        a few mm, weights in 0..1) is what the bake tolerance judges."""
+        out = self.model.decode_channels(features.float(), style, key_mask=key_mask)
         return out.clamp(0.0, 1.0) if self.output_kind == "blendshapes" else out

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jambatalk_blender.core import bake_math, keyframes, mesh_cache, timing  # noqa: E402
-from model_core.bench import cpu_model  # noqa: E402
+from model_core.bench import cpu_model, timed_runs  # noqa: E402
 
 MODEL_FPS = 30.0
 VERTICES = 5023  # FLAME
@@ -98,35 +98,12 @@ def synthetic_take(seconds: float, fields: int = 20, noise_m: float = 1e-5,
 
 
 # -- measuring -----------------------------------------------------------------------------------------------
-def busy_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            values = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return sum(values) - idle, sum(values)
-
-
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, dict]:
     """Run fn `repeats` times: (last result, {best_s, median_s, runs_s, cpu_*, foreign_share, loadavg})."""
-    runs, cpus, foreign, result = [], [], [], None
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    for _ in range(repeats):
-        result = None
-        j0, cpu0, t0 = busy_jiffies(), time.process_time(), time.perf_counter()
-        result = fn()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        j1 = busy_jiffies()
-        runs.append(wall)
-        cpus.append(cpu)
-        if j0 and j1 and j1[1] > j0[1]:
-            # Share of all cores' time used by other processes while this ran (ours: our CPU time).
-            total_s = (j1[1] - j0[1]) / hz
-            foreign.append(max(0.0, ((j1[0] - j0[0]) / hz - cpu) / total_s))
-    info = {"best_s": min(runs), "median_s": statistics.median(runs), "runs_s": runs,
+    result, runs = timed_runs(fn, repeats)
+    cpus, foreign = runs["cpu_runs_s"], [share for share in runs["foreign_runs"] if share is not None]
+    info = {"best_s": runs["best_s"], "median_s": runs["median_s"], "runs_s": runs["runs_s"],
             "cpu_best_s": min(cpus), "cpu_median_s": statistics.median(cpus), "cpu_runs_s": cpus,
             "foreign_share": statistics.mean(foreign) if foreign else None, "loadavg_1min_before": load}
     return result, info

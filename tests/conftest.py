@@ -22,6 +22,9 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
+# The exact float32 path on every CPU, for this process and the workers it starts: references are compared within
+# float rounding. The faster paths have tests of their own (tests/test_precision.py).
+os.environ.setdefault("JAMBATALK_CPU_PRECISION", "fp32")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

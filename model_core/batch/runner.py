@@ -16,7 +16,6 @@ import numpy as np
 from model_core.audio_io import (
     DEFAULT_MAX_SECONDS,
     TARGET_SAMPLE_RATE,
-    crop_seconds,
     decode_audio_bytes,
     read_audio_file_bytes,
 )
@@ -122,9 +121,11 @@ class LineRunner:
         if any(fmt in VERTEX_CACHE_FORMATS for fmt in line.formats):
             template, template_digest = self._template(animator, line)
         data = read_audio_file_bytes(line.audio)
+        # "float32" as before the CPU paths existed, so a re-run of an fp32 batch skips its done lines.
+        precision = "float32" if animator.precision == "fp32" else animator.precision
         params = {"formats": list(line.formats), "subject": line.subject, "strength": line.strength,
                   "smoothing_s": line.smoothing_s, "start_s": line.start_s, "end_s": line.end_s,
-                  "template": template_digest, "precision": str(animator.autocast_dtype or "float32"),
+                  "template": template_digest, "precision": precision,
                   "moe_policy": self.options.moe_policy}
         fingerprint = line_fingerprint(sha256_bytes(data), self._digests.digest(line.model), params)
         if not self.options.force:
@@ -133,10 +134,9 @@ class LineRunner:
                 info = record.info
                 return self._row(line, "skipped", started, files=list(record.files), frames=info.get("frames"),
                                  fps=info.get("fps"), audio_seconds=info.get("audio_seconds"), fingerprint=fingerprint)
-        audio = decode_audio_bytes(data, max_seconds=self.options.max_seconds, name=line.audio)
+        audio = decode_audio_bytes(data, max_seconds=self.options.max_seconds, name=line.audio,
+                                   start_s=line.start_s, end_s=line.end_s)
         del data
-        if line.start_s or line.end_s is not None:
-            audio = crop_seconds(audio, line.start_s, line.end_s)
         return _Job(line, animator, audio.samples, fingerprint, template, audio.duration_s, 0.0)
 
     def _animate(self, jobs: list[_Job]) -> tuple[list[object], list[float]]:

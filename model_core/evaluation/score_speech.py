@@ -29,6 +29,7 @@ from model_core.evaluation.speech_scorecard import (
     summarise,
 )
 from model_core.evaluation.speech_sources import SOURCES, Recording, builtin_recordings, recordings_in
+from model_core.precision import PRECISION_HELP, PRECISIONS
 
 # The protocol every aligner follows: 16 kHz mono samples + transcript -> phones of the unified inventory.
 # It raises ValueError (one sentence: why) when it rejects its own alignment; the take is then listed as rejected.
@@ -180,7 +181,7 @@ def add_score_speech_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landmarks", help="JSON object of vertex indices (lip_upper, lip_lower, chin, ...)")
     parser.add_argument("--template", help="neutral mesh (.obj or .npy) when the checkpoint has none")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP)
     parser.add_argument("--degrade", default="none", choices=DEGRADATIONS,
                         help="robustness: the model hears the recordings through a telephone line (telephone), with "
                              "white noise at 15 dB SNR (noise15) or after an mp3 round trip; phones come from the "

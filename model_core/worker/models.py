@@ -37,7 +37,8 @@ class ModelSlot:
                 "styles": self.animator.style_names, "licence": info.licence, "topology": info.topology,
                 "has_template": self.animator.template is not None, "output_kind": self.animator.output_kind,
                 "channels": self.animator.blendshape_names,
-                "outputs": ["vertices", "weights"] if self.animator.output_kind == "blendshapes" else ["vertices"]}
+                "outputs": ["vertices", "weights"] if self.animator.output_kind == "blendshapes" else ["vertices"],
+                "precision": self.animator.precision}
 
 
 class ModelRegistry:
