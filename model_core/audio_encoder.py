@@ -27,9 +27,10 @@ def official_motion_frames(cnn_frames: int, motion_fps: float) -> int:
 
 
 def interpolate_frames(features: torch.Tensor, length: int) -> torch.Tensor:
-    """Linear interpolation with align_corners=True along time of (batch, time, channels)."""
-    out = F.interpolate(features.transpose(1, 2), size=length, mode="linear", align_corners=True)
-    return out.transpose(1, 2)
+    """Linear interpolation with align_corners=True along time of (batch, time, channels) (in float32 for 16-bit
+    features, whose 8-bit fractions would blur the frame timing)."""
+    out = F.interpolate(features.transpose(1, 2).float(), size=length, mode="linear", align_corners=True)
+    return out.transpose(1, 2).to(features.dtype)
 
 
 def build_wav2vec2(config: dict[str, Any], pretrained: str | Path | None = None) -> Wav2Vec2Model:
@@ -56,10 +57,11 @@ def interpolate_at(features: torch.Tensor, positions: torch.Tensor) -> torch.Ten
     last = features.shape[1] - 1
     positions = positions.to(torch.float32).clamp(0, last)
     lower = positions.floor()
-    frac = (positions - lower).to(features.dtype)[None, :, None]
+    frac = (positions - lower)[None, :, None]
     lower = lower.long()
     upper = (lower + 1).clamp(max=last)
-    return features[:, lower] * (1 - frac) + features[:, upper] * frac
+    work = features.float()  # 16-bit features are blended in float32 too (a no-op for float32 ones)
+    return (work[:, lower] * (1 - frac) + work[:, upper] * frac).to(features.dtype)
 
 
 def grid_positions(cnn_frames: int, motion_frames: int, start: int, end: int) -> torch.Tensor:

@@ -58,6 +58,7 @@ class Animator:
         # fp32, bf16, fp16 or int8 (model_core/precision.py): the audio encoder runs in it, the decoder in float32.
         self.precision = precisions.resolve(self.device, precision)
         self.autocast_dtype = precisions.autocast_dtype(self.precision)
+        self.encoder_dtype = precisions.encoder_dtype(self.precision)
         self.model = loaded.model.to(self.device).eval()
         precisions.prepare(self.model, self.precision, self.device)
         self.model.set_backend(backend)
@@ -197,7 +198,8 @@ class Animator:
         """(T, C): offsets flattened, or clamped weights (cross-faded weights map to cross-faded offsets)."""
         report = progress or (lambda fraction, stage: None)
         style = self._style_vector(subject)
-        audio = torch.from_numpy(normalise_for_wav2vec2(samples)).to(self.device)[None]
+        # Cast once for the whole take: the encoder's dtype (bfloat16 on the bf16 path), sliced per window below.
+        audio = torch.from_numpy(normalise_for_wav2vec2(samples)).to(self.device, self.encoder_dtype)[None]
         total = self.model.motion_frames_for(audio.shape[1])
         if total < 1:
             raise ValueError("The audio is too short to animate (less than one motion frame).")
@@ -236,6 +238,7 @@ class Animator:
         return vec
 
     def _autocast(self):
+        """fp16 (CUDA) runs under autocast, which keeps the ops that need float32's range in float32."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
@@ -251,7 +254,7 @@ class Animator:
     @torch.inference_mode()
     def _predict_padded(self, takes: list[np.ndarray], subjects: list[str | None]) -> list[np.ndarray]:
         """Takes that fit in one window, right-padded into one pass -> each take's (T, C) channels."""
-        audio = [torch.from_numpy(normalise_for_wav2vec2(take)).to(self.device) for take in takes]
+        audio = [torch.from_numpy(normalise_for_wav2vec2(take)).to(self.device, self.encoder_dtype) for take in takes]
         styles = [self._style_vector(s) for s in subjects]
         style = None
         if self.model.config.style_embedding:

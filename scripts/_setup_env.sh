@@ -7,20 +7,14 @@ PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${JAMBATALK_TORCH_SPEC:-torch==2.13.0}"
 EXTRAS="${JAMBATALK_EXTRAS:-test,corpus}"
 VENV="$ROOT/.venv"
-STAMP="$VENV/.jambatalk-installed"
-want="$(cat pyproject.toml scripts/_setup_env.sh | sha256sum | cut -d' ' -f1) $TORCH_SPEC $EXTRAS"
+want="$(cat pyproject.toml scripts/_setup_env.sh scripts/_venv.sh | sha256sum | cut -d' ' -f1) $TORCH_SPEC $EXTRAS"
+source "$ROOT/scripts/_venv.sh"
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "[setup] creating $VENV"
-  "$PYTHON" -m venv "$VENV"
-fi
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+install_project() {
   echo "[setup] installing dependencies into .venv (first run takes a few minutes)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
-  "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
-  echo "$want" > "$STAMP"
-else
-  echo "[setup] .venv is up to date"
-fi
+  "$1/bin/python" -m pip install -q --upgrade pip
+  "$1/bin/python" -m pip install -q "$TORCH_SPEC"
+  "$1/bin/python" -m pip install -q -e ".[$EXTRAS]"
+}
+ensure_venv "$VENV" "$want" install_project
 export PATH="$VENV/bin:$PATH"

@@ -111,18 +111,6 @@ def test_non_finite_values_abort_without_leftovers(tmp_path, monkeypatch, bad):
     assert listing(tmp_path) == []
 
 
-def test_a_failed_write_keeps_the_previous_file(tmp_path, frames):
-    path = tmp_path / "take.pc2"
-    write_pc2(path, frames)
-    before = path.read_bytes()
-    bad = frames.copy()
-    bad[0, 0, 0] = np.nan
-    with pytest.raises(ValueError):
-        write_pc2(path, bad)
-    assert path.read_bytes() == before
-    assert listing(tmp_path) == ["take.pc2"]
-
-
 def test_successful_writes_leave_only_the_target(tmp_path, frames):
     write_pc2(tmp_path / "a.pc2", frames)
     write_pc2(tmp_path / "a.pc2", frames * 2)  # overwrite in place

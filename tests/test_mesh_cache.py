@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import pytest
 
+from jambatalk_blender.core.mesh_cache import write_pc2 as core_write_pc2
 from model_core import mesh_cache
 from model_core.mesh_cache import read_mdd, read_pc2, write_mdd, write_npy, write_pc2
 
@@ -176,14 +177,16 @@ def test_write_leaves_no_temp_file(tmp_path, frames, writer):
     assert _only_file(tmp_path) == [path.name]
 
 
-def test_invalid_input_does_not_clobber_existing_file(tmp_path, frames):
+@pytest.mark.parametrize("writer", [write_pc2, core_write_pc2], ids=["model_core", "extension"])
+def test_invalid_input_does_not_clobber_existing_file(tmp_path, frames, writer):
+    """The command line's up-front check and the extension's per-block one both leave the old file as it was."""
     path = tmp_path / "anim.pc2"
-    write_pc2(path, frames)
+    writer(path, frames)
     before = path.read_bytes()
     bad = frames.copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        write_pc2(path, bad)
+        writer(path, bad)
     assert path.read_bytes() == before
     assert _only_file(tmp_path) == ["anim.pc2"]
 

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from model_core.audio_io import AudioError, DecodedAudio, decode_audio_bytes, probe_audio_bytes
+from model_core.memory import release_memory
 from model_core.worker.budget import Reservation
 from model_core.worker.errors import bad_audio, error
-from model_core.worker.memory import release_memory
 from model_core.worker.params import JobParams
 from model_core.worker.state import WorkerState
 from model_core.worker.upload import ClientGone, UploadError, busy_error, read_body

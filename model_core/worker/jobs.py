@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from model_core.worker.memory import release_memory
+from model_core.memory import release_memory
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
