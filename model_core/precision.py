@@ -3,9 +3,8 @@
 Paths (`--precision`):
 - fp32: the exact path; the golden tests and every reference use it.
 - bf16: the audio encoder stored and run in bfloat16 end to end (bfloat16 has float32's range), the decoder in
-  float32. Measured against bf16 autocast on a 60 s take (AVX512-BF16): autocast re-cast 300 M float32 weights and
-  the activations between ops on every call, a quarter of its time; stored bfloat16 is 2.5x fp32 against 2.1x,
-  within 0.035 mm of fp32 on the shipped model over the real-speech scorecard (autocast 0.033 mm).
+  float32. bf16 autocast was measured first and left behind: it re-casts the weights and activations between ops
+  on every call (docs/benchmarks.md has the figures of every path).
 - fp16: CUDA autocast of the encoder (float16 needs float32 islands for its range).
 - int8: dynamic int8 quantisation of the audio encoder's linear layers (weights int8, activations quantised per
   call); CPU only, the rest float32.

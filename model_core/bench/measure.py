@@ -106,8 +106,8 @@ def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
     cuda_baseline = torch.cuda.memory_allocated() if cuda else 0
 
     # "Warm" means every window shape has been seen: the first call of a shape builds its oneDNN primitives (bf16
-    # and int8 kernels are built per shape on a CPU) or cuDNN/cuBLAS plans; a 2 s warm-up left the first timed run
-    # of a 60 s bf16 take 1.6x slower than the second.
+    # and int8 kernels are built per shape on a CPU) or cuDNN/cuBLAS plans; a short warm-up left the first timed
+    # run of a long bf16 take far slower than the next.
     animator.animate(audio[: int(min(WARMUP_SECONDS, spec["seconds"]) * rate)], rate)
     if cuda:
         animator.animate(audio, rate)
