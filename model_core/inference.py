@@ -39,6 +39,9 @@ class Animator:
     Long takes run in windows of at most `window_seconds` that overlap by `overlap_seconds` and are
     cross-faded linearly, so memory stays bounded. Each window samples the global frame grid of the whole
     take, so a take that fits in one window is computed exactly as the official `predict` does.
+
+    `precision` (model_core/precision.py) is resolved once; a bf16 or int8 Animator converts the checkpoint's
+    model in place, so give it a model no one else uses.
     """
 
     def __init__(
