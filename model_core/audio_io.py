@@ -217,13 +217,19 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int | None  # None: the format does not say (the decoder stops at the length limit)
+    seekable: bool = True
+
+    @property
+    def range_decodable(self) -> bool:
+        """Whether a range can be decoded on its own: the header gives the length and the file can seek."""
+        return self.frames is not None and self.seekable
 
     def output_bytes(self, max_seconds: float, start_s: float = 0.0, end_s: float | None = None) -> int:
         """An upper bound of the decoded 16 kHz mono float32 signal's size: what holding it will cost (of the
-        range [start_s, end_s) when the header gives the length, since only the range is decoded then)."""
+        range [start_s, end_s) when the range is decoded on its own, see `range_decodable`)."""
         frames = max_seconds * self.sample_rate if self.frames is None else min(self.frames,
                                                                                max_seconds * self.sample_rate)
-        if self.frames is not None and (start_s or end_s is not None):
+        if self.range_decodable and (start_s or end_s is not None):
             end = self.frames / self.sample_rate if end_s is None else float(end_s)
             reach = 0.05  # seconds of the resampling filter's reach decoded on each side
             frames = min(frames, max(0.0, end - float(start_s) + 2 * reach) * self.sample_rate)
@@ -243,7 +249,7 @@ def _header(f: sf.SoundFile, name: str) -> AudioInfo:
     if channels < 1:
         raise AudioError(f"{name} reports {channels} audio channels; it is probably corrupt.")
     frames = int(f.frames)
-    return AudioInfo(rate, channels, frames if 0 <= frames < _UNKNOWN_FRAMES else None)
+    return AudioInfo(rate, channels, frames if 0 <= frames < _UNKNOWN_FRAMES else None, bool(f.seekable()))
 
 
 def _check_cost(name: str, info: AudioInfo, max_seconds: float, max_source_samples: int | None) -> None:
@@ -380,7 +386,7 @@ def _decode(source: _VirtualFile | str, max_seconds: float, name: str, max_sourc
     ranged = bool(start_s) or end_s is not None
     with _open(source, name) as f:
         info = _header(f, name)
-        if ranged and info.frames is not None and f.seekable():
+        if ranged and info.range_decodable:
             return _decode_range(f, info, max_seconds, name, max_source_samples, start_s, end_s)
         audio = _decode_whole(f, info, max_seconds, name, max_source_samples)
     return crop_seconds(audio, start_s, end_s) if ranged else audio

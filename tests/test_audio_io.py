@@ -544,6 +544,8 @@ def test_the_budget_of_a_range_is_the_range():
     assert 4 * 16000 * 5 < info.output_bytes(1800, 100.0, 105.0) < 4 * 16000 * 5.2
     assert info.output_bytes(1800, 2395.0) < 4 * 16000 * 5.2
     assert audio_io.AudioInfo(48000, 2, None).output_bytes(1800, 100.0, 105.0) == whole  # length unknown: all of it
+    # a file that cannot seek is decoded whole and cut, so it is budgeted whole
+    assert audio_io.AudioInfo(48000, 2, 48000 * 2400, seekable=False).output_bytes(1800, 100.0, 105.0) == whole
 
 
 # --------------------------------------------------------------------------- fuzzing
