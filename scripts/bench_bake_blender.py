@@ -46,14 +46,8 @@ from jambatalk_blender.core.bake_plan import BakeOptions, clear_cache, plan_bake
 from jambatalk_blender.core.life import LifeSettings  # noqa: E402
 from jambatalk_blender.core.names import ARKIT_52  # noqa: E402
 from jambatalk_blender.core.take import Take  # noqa: E402
-from model_core.bench import cpu_model  # noqa: E402  (torch-free module)
-from scripts.bench_bake import (  # noqa: E402
-    MODEL_FPS,
-    TARGET_BAKE_S,
-    TARGET_PC2_S,
-    busy_jiffies,
-    synthetic_take,
-)
+from model_core.bench.probes import busy_jiffies, cpu_model, foreign_share  # noqa: E402  (torch-free module)
+from scripts.bench_bake import MODEL_FPS, TARGET_BAKE_S, TARGET_PC2_S, synthetic_take  # noqa: E402
 
 FIRST_FRAME = 1.0  # scene frame of the take's first sample (a strip starting at frame 1)
 TAKE = "bench"
@@ -238,14 +232,6 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, dict]:
     """Per stage: best, median and every run's seconds."""
     return {name: {"best_s": min(r[name] for r in runs), "median_s": statistics.median(r[name] for r in runs),
                    "runs_s": [r[name] for r in runs]} for name in runs[0]}
-
-
-def foreign_share(before: tuple[int, int] | None, after: tuple[int, int] | None, cpu_s: float) -> float | None:
-    """Share of all cores' time other processes used between two /proc/stat readings (ours: ``cpu_s``)."""
-    if not before or not after or after[1] <= before[1]:
-        return None
-    hz = os.sysconf("SC_CLK_TCK")
-    return max(0.0, ((after[0] - before[0]) / hz - cpu_s) / ((after[1] - before[1]) / hz))
 
 
 def with_total(stages: dict[str, float]) -> dict[str, float]:

@@ -59,6 +59,15 @@ def busy_jiffies() -> tuple[int, int] | None:
     return sum(values) - idle, sum(values)
 
 
+def foreign_share(before: tuple[int, int] | None, after: tuple[int, int] | None, cpu_s: float) -> float | None:
+    """Share of all cores' time other processes used between two `busy_jiffies` readings, while this process
+    used `cpu_s` of CPU time (None off Linux)."""
+    if not before or not after or after[1] <= before[1]:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return max(0.0, ((after[0] - before[0]) / hz - cpu_s) / ((after[1] - before[1]) / hz))
+
+
 def foreign_cpu_share(interval: float = 1.0) -> float | None:
     """Share of all cores' time that other processes used over `interval` seconds (this one is idle)."""
     before = busy_jiffies()
@@ -150,7 +159,6 @@ def timed_runs(fn: Callable[[], Any], repeats: int, finish: Callable[[], None] |
     means that run's time is pessimistic. The previous result is dropped before each run, so repeats do not hold
     two outputs at once.
     """
-    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     runs: list[float] = []
     cpus: list[float] = []
     foreign: list[float | None] = []
@@ -162,13 +170,8 @@ def timed_runs(fn: Callable[[], Any], repeats: int, finish: Callable[[], None] |
         if finish is not None:
             finish()
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        jiffies1 = busy_jiffies()
         runs.append(wall)
         cpus.append(cpu)
-        share = None
-        if jiffies0 and jiffies1 and jiffies1[1] > jiffies0[1]:
-            busy_s, total_s = (jiffies1[0] - jiffies0[0]) / hz, (jiffies1[1] - jiffies0[1]) / hz
-            share = max(0.0, (busy_s - cpu) / total_s)
-        foreign.append(share)
+        foreign.append(foreign_share(jiffies0, busy_jiffies(), cpu))
     return result, {"best_s": min(runs), "median_s": statistics.median(runs), "runs_s": runs, "cpu_runs_s": cpus,
                     "foreign_runs": foreign}
