@@ -61,20 +61,25 @@ class CpuFeatures:
         return f"{self.capability}" + (f" + {', '.join(have)}" if have else "")
 
 
+def cpuinfo_value(key: str) -> str | None:
+    """The value of the first `key : value` line of /proc/cpuinfo (None where there is none, e.g. off Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 @functools.cache
 def cpu_features() -> CpuFeatures:
     import torch
 
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags.update(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass  # not Linux: torch's capability alone, and no native bf16 assumed
-    return CpuFeatures(frozenset(flags), torch.backends.cpu.get_cpu_capability())
+    # Without /proc/cpuinfo: torch's capability alone, and no native bf16 assumed.
+    flags = frozenset((cpuinfo_value("flags") or "").split())
+    return CpuFeatures(flags, torch.backends.cpu.get_cpu_capability())
 
 
 def cpu_default(features: CpuFeatures | None = None) -> str:

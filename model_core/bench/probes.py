@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from model_core.precision import cpuinfo_value  # torch-free to import, like this module
+
 GIB = 1024**3
 
 
@@ -101,14 +103,7 @@ def wait_for_idle(max_wait: float, threshold: float = 0.1, interval: float = 2.0
 
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one), for benchmark reports."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo_value("model name") or platform.processor() or platform.machine()
 
 
 def available_cores() -> int:
