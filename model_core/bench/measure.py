@@ -69,21 +69,6 @@ def bench_audio(spec: dict[str, Any]) -> tuple[np.ndarray, int]:
     return synth_speech(spec["seconds"], rate, seed=spec.get("seed", 0)), rate
 
 
-def _reference(spec: dict[str, Any], audio: np.ndarray, rate: int) -> np.ndarray | None:
-    """The float32 path's output on the same audio (None when the path is fp32 or the take is long)."""
-    from model_core import precision
-    from model_core.inference import resolve_device
-
-    path = precision.resolve(resolve_device(spec["device"]), spec.get("precision", "auto"))
-    if path == "fp32" or spec["seconds"] > spec.get("accuracy_max_seconds", ACCURACY_MAX_SECONDS):
-        return None
-    exact = build_animator(spec, "fp32")
-    out = exact.animate(audio, rate)
-    del exact
-    gc.collect()
-    return out
-
-
 def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
     """Time `animate` on `spec["seconds"]` of audio; meant to run in a fresh process (peak RSS is per process).
 
@@ -148,7 +133,7 @@ def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
     # The float32 reference runs last, so neither its memory nor its allocations touch the figures above.
     animator = None
     gc.collect()
-    result.update(_errors(offsets, _reference(spec, audio, rate), result["precision"]))
+    result.update(_errors_against_fp32(spec, offsets, audio, rate, result["precision"]))
     if cuda:
         result["peak_memory_gb"] = round(cuda_peak / GIB, 3)
         result["baseline_memory_gb"] = round(cuda_baseline / GIB, 3)
@@ -161,12 +146,18 @@ def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _errors(offsets: np.ndarray, reference: np.ndarray | None, path: str) -> dict[str, Any]:
-    """Max vertex error against float32, in mm (offsets are metres) and relative to the largest offset."""
+def _errors_against_fp32(spec: dict[str, Any], offsets: np.ndarray, audio: np.ndarray, rate: int,
+                         path: str) -> dict[str, Any]:
+    """Max vertex error of `path`'s output against the float32 path's on the same audio, in mm (offsets are
+    metres) and relative to the largest offset; None when the take is longer than the accuracy limit."""
     if path == "fp32":
         return {"max_error_mm": 0.0, "relative_error": 0.0}
-    if reference is None:
+    if spec["seconds"] > spec.get("accuracy_max_seconds", ACCURACY_MAX_SECONDS):
         return {"max_error_mm": None, "relative_error": None}
+    exact = build_animator(spec, "fp32")
+    reference = exact.animate(audio, rate)
+    del exact
+    gc.collect()
     error = float(np.abs(offsets - reference).max())
     return {"max_error_mm": round(error * 1000, 5), "relative_error": float(f"{error / np.abs(reference).max():.3g}")}
 
