@@ -141,6 +141,10 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     summary = scores["summary"]
     assert summary["takes"] == len(data["sequences"]) and 0 < summary["lve_ratio"] < 5
     assert -1 <= summary["jaw_r_mean"] <= 1 and summary["closures"] > 0
+    # The truth opens the lips on open vowels; the ratio compares the model's opening with it.
+    assert summary["open_vowel_gap_true_mm"] > 0.5
+    assert summary["open_vowel_gap_ratio"] == pytest.approx(
+        summary["open_vowel_gap_mm"] / summary["open_vowel_gap_true_mm"])
 
 
 def test_held_out_voices_and_asterisk_test_prompts_are_test_only():

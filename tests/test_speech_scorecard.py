@@ -83,8 +83,10 @@ def test_jaw_by_phone_class_and_lips_in_long_pauses():
     gap = np.full(frames, 5.0)
     gap[:15] = 2.0
     gap[48:54] = 3.0
+    gap[39:48] = 7.0  # the lips open wider on the ae than on the aa
     take = measure_take("t", "hand", tracks(gap, jaw), ph)
     assert take.jaw_mm["open_vowels"] == pytest.approx(8.0)
+    assert take.lip_mm["open_vowels"] == pytest.approx((12 * 5.0 + 9 * 7.0) / 21)
     assert take.jaw_mm["bilabials"] == pytest.approx(1.0)
     # Pause frames: 15 at 0.5 mm, 3 at 2 mm (1.2-1.3 s) and 6 at 2 mm (1.6-1.8 s).
     assert take.jaw_frames["pauses"] == 24
@@ -95,13 +97,16 @@ def test_jaw_by_phone_class_and_lips_in_long_pauses():
     np.testing.assert_allclose(take.pause_jaw_mm, [0.5, 2.0])
     s = summarise([take], FPS)
     assert s["long_pauses"] == 2 and s["pause_lip_gap_mm"] == pytest.approx(2.5)
+    assert s["lips_open_vowels_mm"] == pytest.approx((12 * 5.0 + 9 * 7.0) / 21, abs=1e-3)
 
 
-def test_jaw_means_pool_over_frames_not_takes():
+def test_jaw_and_lip_means_pool_over_frames_not_takes():
     ph = phones(("aa", 0.0, 1.0))
-    short = measure_take("a", "x", tracks(np.zeros(10), np.full(10, 2.0)), ph)  # 10 frames at 2 mm
-    long = measure_take("b", "x", tracks(np.zeros(30), np.full(30, 6.0)), ph)  # 30 frames at 6 mm
-    assert summarise([short, long], FPS)["jaw_open_vowels_mm"] == pytest.approx((10 * 2 + 30 * 6) / 40)
+    short = measure_take("a", "x", tracks(np.full(10, 1.0), np.full(10, 2.0)), ph)  # 10 frames at 2 mm
+    long = measure_take("b", "x", tracks(np.full(30, 3.0), np.full(30, 6.0)), ph)  # 30 frames at 6 mm
+    pooled = summarise([short, long], FPS)
+    assert pooled["jaw_open_vowels_mm"] == pytest.approx((10 * 2 + 30 * 6) / 40)
+    assert pooled["lips_open_vowels_mm"] == pytest.approx((10 * 1 + 30 * 3) / 40)
 
 
 def sentence() -> list[TimedPhone]:

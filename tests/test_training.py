@@ -20,7 +20,7 @@ from model_core.inference import Animator
 from model_core.synth.corpus import CorpusOptions, generate_corpus
 from model_core.training.config import EXAMPLE_CONFIG, config_from_dict, load_config
 from model_core.training.log import RunLog, read_log
-from model_core.training.losses import closure_mse, lip_mse, velocity_mse, vertex_mse
+from model_core.training.losses import closure_mse, lip_mse, opening_mse, velocity_mse, vertex_mse
 from model_core.training.state import capture_rng, optimizer_from_flat, optimizer_to_flat, restore_rng
 from model_core.training.trainer import Trainer
 
@@ -143,6 +143,44 @@ def test_closure_term_counts_only_open_lips_where_the_truth_is_shut():
     pred[0, 2, 1] = 0.010  # far too open where the truth is open: another term's business
     assert float(closure_mse(pred, target, 0, 1)) == pytest.approx(0.002 ** 2 / 2)
     assert float(closure_mse(pred, target, 0, 1, threshold_m=0.005)) == pytest.approx((0.002 ** 2 + 0.006 ** 2) / 3)
+
+
+def test_closure_tolerance_lets_the_lips_shut_within_k_frames_of_the_true_closure():
+    # Truth: open 4 mm except a closure on frame 2. The prediction shuts one frame late (frame 3).
+    target = torch.zeros(1, 6, 6)
+    target[0, :, 1] = 0.004
+    target[0, 2, 1] = 0.0
+    pred = target.clone()
+    pred[0, 2, 1], pred[0, 3, 1] = 0.004, 0.0
+    assert float(closure_mse(pred, target, 0, 1)) == pytest.approx(0.004 ** 2)  # frame by frame: 4 mm open
+    assert float(closure_mse(pred, target, 0, 1, tolerance_frames=1)) == 0.0  # shut within a frame: enough
+    pred[0, 3, 1] = 0.004  # never shut: the smallest gap within a frame is still 4 mm
+    assert float(closure_mse(pred, target, 0, 1, tolerance_frames=1)) == pytest.approx(0.004 ** 2)
+
+
+def test_opening_term_counts_only_lips_more_closed_than_the_truth():
+    target = torch.zeros(1, 3, 6)
+    target[0, :, 1] = torch.tensor([0.0, 0.004, 0.004])  # rest, then 4 mm open
+    pred = target.clone()
+    pred[0, 1, 1] = 0.001  # 3 mm short of the vowel's opening
+    pred[0, 2, 1] = 0.009  # too open: not this term's business
+    pred[0, 0, 4] = 0.001  # the lower lip pushed 1 mm up at rest: pressed, 1 mm short
+    assert float(opening_mse(pred, target, 0, 1)) == pytest.approx((0.003 ** 2 + 0.001 ** 2) / 3)
+    assert float(opening_mse(target, target, 0, 1)) == 0.0
+
+
+def test_init_from_starts_a_run_from_another_runs_weights(corpus, tmp_path):
+    Trainer(config_for(corpus, tmp_path / "a", {"train": {"epochs": 1}}), progress=False).run()
+    start = str(tmp_path / "a" / "best.safetensors")
+    first = load_checkpoint(start).model.state_dict()
+    second = Trainer(config_for(corpus, tmp_path / "b", {"model": {"init_from": start}}), progress=False)
+    assert all(torch.equal(v, first[k]) for k, v in second.model.state_dict().items())
+    other = {"model": {"init_from": start, "overrides": {"feature_dim": 32}}}
+    with pytest.raises(ValueError, match="another network than this config builds"):
+        Trainer(config_for(corpus, tmp_path / "c", other), progress=False)
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        Trainer(config_for(corpus, tmp_path / "d", {"model": {"init_from": str(tmp_path / "nothing.safetensors")}}),
+                progress=False)
 
 
 def test_lip_weight_trains_and_is_logged(corpus, tmp_path):

@@ -1,8 +1,10 @@
 """Scores of a checkpoint on a blendshape corpus's held-out synthetic voices: what an animator looks at.
 
 Per take of the chosen sources in the split: LVE against the truth (and against the static template, the
-model that never moves), the Pearson r of the jaw opening (chin drop) against the truth, and the lip gap at
-bilabial closures. Truth and prediction are meshes of the take's own speaker (the corpus reader's vertices).
+model that never moves), the Pearson r of the jaw opening (chin drop) against the truth, the lip gap at
+bilabial closures, and the lip gap on open vowels against the truth's (a model that closes p, b and m by keeping
+the mouth nearly shut shows here). Truth and prediction are meshes of the take's own speaker (the corpus
+reader's vertices).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: st
     from model_core.corpus.arkit_motion import bilabial_closures
     from model_core.corpus.phones import TimedPhone
     from model_core.data.blendshape_corpus import BlendshapeCorpus
+    from model_core.evaluation.speech_scorecard import OPEN_VOWELS, class_mask
     from model_core.inference import Animator
 
     corpus = BlendshapeCorpus(corpus_dir, cache=False)
@@ -43,6 +46,8 @@ def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: st
         jaw_pred = neutral[marks["chin"], 1] - pred[:, marks["chin"], 1]
         jaw_true = neutral[marks["chin"], 1] - truth[:, marks["chin"], 1]
         gap_pred = pred[:, marks["lip_upper"], 1] - pred[:, marks["lip_lower"], 1]
+        rest_gap = neutral[marks["lip_upper"], 1] - neutral[marks["lip_lower"], 1]
+        gap_true = truth[:, marks["lip_upper"], 1] - truth[:, marks["lip_lower"], 1]
         record = json.loads((corpus.root / "takes" / f"{take.name}.json").read_text(encoding="utf-8"))
         phones = [TimedPhone.from_json(p) for p in record["phones"]]
         closures = []
@@ -51,16 +56,27 @@ def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: st
             window = gap_pred[max(0, a): min(n, b + 1)]
             if len(window):
                 closures.append(float(window.min()))
+        vowels = class_mask(phones, OPEN_VOWELS, corpus.fps, n)
         rows.append({"take": take.name, "voice": take.subject, "frames": n, "jaw_r": pearson(jaw_pred, jaw_true),
-                     "jaw_true_max_mm": float(jaw_true.max() * 1000), "closure_gaps_mm": [c * 1000 for c in closures]})
+                     "jaw_true_max_mm": float(jaw_true.max() * 1000), "closure_gaps_mm": [c * 1000 for c in closures],
+                     "open_vowel_frames": int(vowels.sum()),
+                     "open_vowel_gap_mm": float((gap_pred[vowels] - rest_gap).mean() * 1000) if vowels.any() else 0.0,
+                     "open_vowel_gap_true_mm": float((gap_true[vowels] - rest_gap).mean() * 1000) if vowels.any()
+                     else 0.0})
     model = float(np.concatenate(model_lve).mean()) if model_lve else float("nan")
     static = float(np.concatenate(static_lve).mean()) if static_lve else float("nan")
     gaps = np.array([g for r in rows for g in r["closure_gaps_mm"]])
     jaw_r = np.array([r["jaw_r"] for r in rows if np.isfinite(r["jaw_r"])])
+    vowel_frames = np.array([r["open_vowel_frames"] for r in rows], dtype=np.float64)
+    vowel_gap, vowel_gap_true = (
+        float(np.array([r[key] for r in rows]) @ vowel_frames / vowel_frames.sum()) if vowel_frames.sum() else 0.0
+        for key in ("open_vowel_gap_mm", "open_vowel_gap_true_mm"))
     summary = {"takes": len(rows), "voices": sorted({r["voice"] for r in rows}), "lve_model_m2": model,
                "lve_static_m2": static, "lve_ratio": model / static if static else float("nan"),
                "jaw_r_mean": float(jaw_r.mean()) if len(jaw_r) else float("nan"),
                "jaw_r_median": float(np.median(jaw_r)) if len(jaw_r) else float("nan"),
                "closures": int(len(gaps)), "closures_within_1mm": float((gaps <= 1).mean()) if len(gaps) else 0.0,
-               "closures_within_2mm": float((gaps <= 2).mean()) if len(gaps) else 0.0}
+               "closures_within_2mm": float((gaps <= 2).mean()) if len(gaps) else 0.0,
+               "open_vowel_gap_mm": vowel_gap, "open_vowel_gap_true_mm": vowel_gap_true,
+               "open_vowel_gap_ratio": vowel_gap / vowel_gap_true if vowel_gap_true > 0 else float("nan")}
     return {"split": split, "sources": list(sources), "summary": summary, "takes": rows}

@@ -46,6 +46,8 @@ DEFINITIONS = {
     "jaw": "downward chin displacement from the neutral, mm",
     "bilabial_min_gap": "smallest lip gap within one frame of each p/b/m phone's span",
     "jaw_classes": f"mean jaw opening over frames inside open vowels ({', '.join(OPEN_VOWELS)}), p/b/m, and sil",
+    "lips_open_vowels": "mean lip gap over the open-vowel frames: closures are only worth something if the lips "
+                        "still open on vowels (a mouth kept nearly shut passes the closure measures)",
     "long_pauses": f"sil spans (neighbours joined) longer than {LONG_PAUSE_S * 1000:.0f} ms, lead-in and tail "
                    "included: mean lip gap and jaw opening inside each",
     "lag_ms": f"shift within +/-{MAX_LAG_S * 1000:.0f} ms maximising the correlation of the predicted jaw "

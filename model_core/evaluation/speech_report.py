@@ -20,6 +20,7 @@ ROWS: tuple[tuple[str, str | None, str], ...] = (
     ("  open vowels", "jaw_open_vowels_mm", "{:.2f}"),
     ("  p/b/m", "jaw_bilabials_mm", "{:.2f}"),
     ("  pauses (sil)", "jaw_pauses_mm", "{:.2f}"),
+    ("lip gap on open vowels, mm", "lips_open_vowels_mm", "{:.2f}"),
     ("pauses > 150 ms", "long_pauses", "{:.0f}"),
     ("  mean lip gap, mm", "pause_lip_gap_mm", "{:.2f}"),
     ("  mean jaw opening, mm", "pause_jaw_mm", "{:.2f}"),

@@ -169,6 +169,7 @@ class TakeMeasures:
     bilabial_min_mm: list[float]
     jaw_mm: dict[str, float]  # mean jaw opening on open vowels, bilabials, pauses (NaN where none)
     jaw_frames: dict[str, int]  # how many frames each mean is over
+    lip_mm: dict[str, float]  # mean lip gap on the same frames: a mouth that shuts p, b, m must still open on vowels
     pause_lip_gap_mm: list[float]  # mean lip gap in each pause longer than LONG_PAUSE_S
     pause_jaw_mm: list[float]
     lag_ms: float
@@ -179,6 +180,7 @@ class TakeMeasures:
         return {"take": self.name, "source": self.source, "seconds": round(self.seconds, 3), "frames": self.frames,
                 "bilabial_min_mm": [round(v, 3) for v in self.bilabial_min_mm],
                 "jaw_mm": {k: _round(v) for k, v in self.jaw_mm.items()}, "jaw_frames": self.jaw_frames,
+                "lip_mm": {k: _round(v) for k, v in self.lip_mm.items()},
                 "pause_lip_gap_mm": [round(v, 3) for v in self.pause_lip_gap_mm],
                 "pause_jaw_mm": [round(v, 3) for v in self.pause_jaw_mm],
                 "lag_ms": _round(self.lag_ms, 1), "lag_corr": _round(self.lag_corr)}
@@ -191,10 +193,11 @@ def measure_take(name: str, source: str, tracks: MouthTracks, phones: list[Timed
                  max_lag_s: float = MAX_LAG_S) -> TakeMeasures:
     """All per-take measures of one take's mouth tracks against its phones."""
     fps, frames = tracks.fps, tracks.frames
-    jaw_mm, jaw_frames = {}, {}
+    jaw_mm, jaw_frames, lip_mm = {}, {}, {}
     for label, symbols in JAW_CLASSES.items():
         mask = class_mask(phones, symbols, fps, frames)
         jaw_mm[label], jaw_frames[label] = _mean(tracks.jaw_mm[mask]), int(mask.sum())
+        lip_mm[label] = _mean(tracks.lip_gap_mm[mask])
     pause_gap, pause_jaw = [], []
     for p in long_pauses(phones):
         inside = frames_within(p.start, p.end, fps, frames)
@@ -204,7 +207,7 @@ def measure_take(name: str, source: str, tracks: MouthTracks, phones: list[Timed
     curve = lag_curve(tracks.jaw_mm, jaw_target(phones, fps, frames), int(round(max_lag_s * fps)))
     lag, corr = best_lag_ms(curve, fps)
     return TakeMeasures(name, source, frames / fps, frames, bilabial_minima(tracks.lip_gap_mm, phones, fps),
-                        jaw_mm, jaw_frames, pause_gap, pause_jaw, lag, corr, [float(c) for c in curve])
+                        jaw_mm, jaw_frames, lip_mm, pause_gap, pause_jaw, lag, corr, [float(c) for c in curve])
 
 
 def rest_mouth(tracks: MouthTracks) -> dict[str, float]:
@@ -220,11 +223,12 @@ def summarise(takes: list[TakeMeasures], fps: float) -> dict[str, Any]:
     closures = np.array([v for t in takes for v in t.bilabial_min_mm])
     pause_gap = np.array([v for t in takes for v in t.pause_lip_gap_mm])
     pause_jaw = np.array([v for t in takes for v in t.pause_jaw_mm])
-    jaw = {}
+    jaw, lips = {}, {}
     for label in JAW_CLASSES:
         counts = np.array([t.jaw_frames[label] for t in takes], dtype=np.float64)
-        means = np.array([t.jaw_mm[label] if t.jaw_frames[label] else 0.0 for t in takes])
-        jaw[label] = _round(float(means @ counts / counts.sum())) if counts.sum() else float("nan")
+        for pooled, of_take in ((jaw, lambda t: t.jaw_mm), (lips, lambda t: t.lip_mm)):
+            means = np.array([of_take(t)[label] if t.jaw_frames[label] else 0.0 for t in takes])
+            pooled[label] = _round(float(means @ counts / counts.sum())) if counts.sum() else float("nan")
     lag, corr = float("nan"), float("nan")
     curves = [(np.array(t.lag_curve), t.frames) for t in takes if np.isfinite(t.lag_curve).any()]
     if curves:
@@ -244,6 +248,7 @@ def summarise(takes: list[TakeMeasures], fps: float) -> dict[str, Any]:
         "jaw_open_vowels_mm": jaw["open_vowels"],
         "jaw_bilabials_mm": jaw["bilabials"],
         "jaw_pauses_mm": jaw["pauses"],
+        "lips_open_vowels_mm": lips["open_vowels"],
         "long_pauses": int(pause_gap.size),
         "pause_lip_gap_mm": _round(_mean(pause_gap)),
         "pause_jaw_mm": _round(_mean(pause_jaw)),

@@ -39,6 +39,7 @@ class ModelOptions:
     style_embedding: bool = False
     pretrained_wav2vec2: str = ""
     freeze_feature_extractor: bool = True
+    init_from: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,6 +60,8 @@ class TrainOptions:
     weight_space_weight: float = 0.1
     lip_gap_weight: float = 0.0
     closure_weight: float = 0.0
+    closure_tolerance_frames: int = 0
+    opening_weight: float = 0.0
     moe_balance_weight: float = 0.0
     eval_every: int = 1
     best_metric: str = "vertex_mse"
@@ -173,7 +176,9 @@ class TrainConfig:
                             ("train.max_minutes", t.max_minutes), ("train.moe_balance_weight", t.moe_balance_weight),
                             ("train.lip_weight", t.lip_weight), ("train.weight_space_weight", t.weight_space_weight),
                             ("train.lip_gap_weight", t.lip_gap_weight), ("train.closure_weight", t.closure_weight),
-                            ("train.vertex_weight", t.vertex_weight), ("train.velocity_weight", t.velocity_weight)):
+                            ("train.closure_tolerance_frames", t.closure_tolerance_frames),
+                            ("train.opening_weight", t.opening_weight), ("train.vertex_weight", t.vertex_weight),
+                            ("train.velocity_weight", t.velocity_weight)):
             if value < 0:
                 raise ValueError(f"{name} must not be negative (got {value}).")
         if t.lr <= 0:
@@ -200,7 +205,7 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 _SECTIONS = {"data": DataOptions, "model": ModelOptions, "train": TrainOptions, "lip_reading": LipReadingOptions,
              "augment": AugmentOptions}
 _PATH_KEYS = (("data", "dir"), ("data", "lips"), ("data", "upper_face"), ("model", "pretrained_wav2vec2"),
-              ("train", "output_dir"), ("lip_reading", "asr_model"))
+              ("model", "init_from"), ("train", "output_dir"), ("lip_reading", "asr_model"))
 
 
 def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, where: str = "config") -> TrainConfig:
@@ -314,6 +319,7 @@ preset = "small"              # small | vocaset | biwi
 style_embedding = false       # per-subject style vector (the paper's; the official code has none)
 pretrained_wav2vec2 = ""      # local folder of a transformers Wav2Vec2Model; empty: train from scratch
 freeze_feature_extractor = true   # official: the CNN feature extractor is frozen
+init_from = ""                # start from this checkpoint's weights (ours, .safetensors, same network); "": fresh
 
 [model.overrides]             # any network field except vertex_count / motion_fps / style_*
 # feature_dim = 64
@@ -334,6 +340,8 @@ lip_weight = 0.0              # extra vertex + velocity MSE on the lip vertices 
 weight_space_weight = 0.1     # blendshape corpora: MSE of the raw predicted weights against the true ones
 lip_gap_weight = 0.0          # centre lip gap (upper - lower lip landmark height) + its velocity MSE; needs landmarks
 closure_weight = 0.0          # where the true lips are shut (p, b, m, rest): how far the predicted lips stay open
+closure_tolerance_frames = 0  # ... judged by the smallest predicted gap within this many frames of the closure
+opening_weight = 0.0          # on every frame: how far the predicted lips are more closed than the truth's
 moe_balance_weight = 0.0      # weight of the MoE load-balancing loss (official: not used)
 eval_every = 1                # validate every N epochs
 best_metric = "vertex_mse"    # vertex_mse (official) | lve

@@ -10,7 +10,7 @@ from typing import Any
 LOG_COLUMNS = ("epoch", "global_step", "lr", "seconds", "train_loss", "train_vertex_mse", "train_velocity_mse",
                "train_lip_feature_mse", "train_lip_ctc", "train_moe_balance", "val_vertex_mse", "val_lve", "val_fdd",
                "val_mve", "baseline_val_lve", "best", "train_lip_mse", "train_weight_mse",
-               "train_lip_gap_mse", "train_closure_mse")
+               "train_lip_gap_mse", "train_closure_mse", "train_opening_mse")
 
 
 class RunLog:

@@ -64,6 +64,28 @@ def network_config(cfg: TrainConfig, corpus: MotionCorpus, train_subjects: list[
     return config
 
 
+def adopt_weights(model: JambaTalk, path: str) -> None:
+    """Start from a checkpoint of ours (model.init_from): a second stage of training, or a fine-tune. The
+    checkpoint must describe the same network, output names included; the head's basis is then the data's."""
+    from model_core.checkpoint import describe_key_problems, load_checkpoint
+
+    try:
+        source = load_checkpoint(path).model
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"model.init_from = {path} cannot be loaded ({exc}).") from exc
+    mine, theirs = model.config, source.config
+    if (mine.output_kind, mine.blendshape_names) != (theirs.output_kind, theirs.blendshape_names):
+        raise ValueError(f"model.init_from = {path} predicts other outputs ({theirs.output_kind}, "
+                         f"{len(theirs.blendshape_names)} names) than this run ({mine.output_kind}, "
+                         f"{len(mine.blendshape_names)} names).")
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in source.state_dict().items()}
+    problems = describe_key_problems(expected, found)
+    if problems:
+        raise ValueError(f"model.init_from = {path} is another network than this config builds: {problems}")
+    model.load_state_dict(source.state_dict(), strict=True)
+
+
 def build_model(cfg: TrainConfig, corpus: MotionCorpus, train_subjects: list[str]) -> JambaTalk:
     """The network to train (random init, or a pretrained wav2vec2 inside), CNN frozen when asked."""
     encoder, encoder_config = None, None
@@ -71,6 +93,8 @@ def build_model(cfg: TrainConfig, corpus: MotionCorpus, train_subjects: list[str
         encoder, encoder_config = load_pretrained_wav2vec2(cfg.model.pretrained_wav2vec2)
     config = network_config(cfg, corpus, train_subjects, encoder_config)
     model = JambaTalk(config, wav2vec2=encoder)
+    if cfg.model.init_from:
+        adopt_weights(model, cfg.model.init_from)
     if config.output_kind == "blendshapes":
         model.set_blendshape_basis(torch.from_numpy(corpus.head.blendshapes))
     if cfg.model.freeze_feature_extractor:

@@ -32,7 +32,7 @@ from model_core.training.config import TrainConfig
 from model_core.training.evaluate import EvalResult, autocast, evaluate_samples
 from model_core.training.lipreading import AsrTeacher, LipReader, lip_losses
 from model_core.training.log import RunLog
-from model_core.training.losses import closure_mse, lip_gap_mse, lip_mse, velocity_mse, vertex_mse
+from model_core.training.losses import closure_mse, lip_gap_mse, lip_mse, opening_mse, velocity_mse, vertex_mse
 from model_core.training.setup import build_model, resolve_runtime
 from model_core.training.state import load_training_state, new_token, save_training_state
 
@@ -166,13 +166,13 @@ class Trainer:
         return lips.indices, upper.indices
 
     def _lip_pair(self) -> tuple[int, int] | None:
-        """The lip landmarks (upper, lower) for train.lip_gap_weight and closure_weight (the head names them)."""
-        if not (self.opts.lip_gap_weight or self.opts.closure_weight):
+        """The lip landmarks (upper, lower) for the lip gap, closure and opening terms (the head names them)."""
+        if not (self.opts.lip_gap_weight or self.opts.closure_weight or self.opts.opening_weight):
             return None
         marks = getattr(getattr(self.corpus, "head", None), "landmarks", {})
         if "lip_upper" not in marks or "lip_lower" not in marks:
-            raise ValueError("train.lip_gap_weight and train.closure_weight need lip landmarks: train on a blendshape "
-                             "corpus (its head names them) or set them to 0.")
+            raise ValueError("train.lip_gap_weight, closure_weight and opening_weight need lip landmarks: train on a "
+                             "blendshape corpus (its head names them) or set them to 0.")
         return int(marks["lip_upper"]), int(marks["lip_lower"])
 
     def _lip_coordinates(self) -> torch.Tensor | None:
@@ -317,8 +317,12 @@ class Trainer:
             parts["lip_gap_mse"] = lip_gap_mse(offsets, batch.motion, *self.lip_pair)
             loss = loss + o.lip_gap_weight * parts["lip_gap_mse"]
         if self.lip_pair is not None and o.closure_weight:
-            parts["closure_mse"] = closure_mse(offsets, batch.motion, *self.lip_pair)
+            parts["closure_mse"] = closure_mse(offsets, batch.motion, *self.lip_pair,
+                                               tolerance_frames=o.closure_tolerance_frames)
             loss = loss + o.closure_weight * parts["closure_mse"]
+        if self.lip_pair is not None and o.opening_weight:
+            parts["opening_mse"] = opening_mse(offsets, batch.motion, *self.lip_pair)
+            loss = loss + o.opening_weight * parts["opening_mse"]
         if self.lip_coordinates is not None:
             parts["lip_mse"] = lip_mse(offsets, batch.motion, self.lip_coordinates)
             loss = loss + o.lip_weight * parts["lip_mse"]
