@@ -25,9 +25,11 @@ def jambatalk(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "model_core.cli", *args], cwd=ROOT, check=True)
 
 
-def train(config: Path, corpus: Path, run: Path, threads: int) -> None:
+def train(config: Path, corpus: Path, run: Path, threads: int, init_from: Path | None = None) -> None:
+    """One stage: `config` on `corpus` into `run`, starting from `init_from`'s weights when given."""
+    start = ["--set", f"model.init_from={json.dumps(str(init_from))}"] if init_from is not None else []
     jambatalk("train", str(config), "--overwrite", "--quiet", "--set", f"data.dir={json.dumps(str(corpus))}",
-              "--set", f"train.output_dir={json.dumps(str(run))}", "--set", f"train.num_threads={threads}")
+              "--set", f"train.output_dir={json.dumps(str(run))}", "--set", f"train.num_threads={threads}", *start)
 
 
 def recipe_parser(doc: str, work: str, model_dir: str) -> argparse.ArgumentParser:
@@ -48,19 +50,26 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     timings[f"{stage}_s"] = time.perf_counter() - started
 
 
-def run_recipe(args: argparse.Namespace, tag: str, config: Path, make_corpus: Callable[[Path], None],
+def run_recipe(args: argparse.Namespace, tag: str, configs: list[Path], make_corpus: Callable[[Path], None],
                score: Callable[[Path, Path, Path], dict], summary: Callable[[dict], dict],
                install: Callable[[Path, Path, dict], None]) -> int:
     """Corpus, training (unless --skip-training), scores (with the stage timings), then install (unless
-    --no-install). `score(checkpoint, corpus, work)`, `install(run, corpus, scores)`; `summary` picks what to print."""
+    --no-install). Each config is a stage trained into WORK/<its stem>, every stage after the first starting from
+    the previous stage's best checkpoint; the last stage's is scored and installed. `score(checkpoint, corpus,
+    work)`, `install(run, corpus, scores)`; `summary` picks what to print."""
     work = Path(args.work).resolve()
-    corpus, run = work / "corpus", work / "train"
+    corpus = work / "corpus"
+    runs = [work / config.stem for config in configs]
+    run = runs[-1]
     timings: dict[str, float] = {}
     with timed(timings, "corpus"):
         make_corpus(corpus)
     if not args.skip_training:
-        with timed(timings, "training"):
-            train(config, corpus, run, args.threads)
+        for index, config in enumerate(configs):
+            stage = "training" if index == 0 else f"training_{config.stem}"
+            with timed(timings, stage):
+                train(config, corpus, runs[index], args.threads,
+                      init_from=runs[index - 1] / "best.safetensors" if index else None)
     with timed(timings, "scoring"):
         scores = score(run / "best.safetensors", corpus, work)
     scores["timings"] = {k: round(v, 1) for k, v in timings.items()}

@@ -64,7 +64,7 @@ def install(run: Path, corpus: Path, scores: dict) -> None:
 
 def main() -> int:
     args = recipe_parser(__doc__, "demo-model", "models/demo/").parse_args()
-    return run_recipe(args, "train_demo_model", CONFIG, make_corpus,
+    return run_recipe(args, "train_demo_model", [CONFIG], make_corpus,
                       lambda checkpoint, corpus, work: score(checkpoint, corpus, args.threads),
                       lambda scores: scores["summary"], install)
 
