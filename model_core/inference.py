@@ -59,7 +59,8 @@ class Animator:
         self.checkpoint = loaded
         self.device = resolve_device(device)
         # fp32, bf16, fp16 or int8 (model_core/precision.py): the audio encoder runs in it, the decoder in float32.
-        self.precision = precisions.resolve(self.device, precision)
+        self.precision = precisions.resolve(self.device, precision,
+                                            precisions.accurate_paths(loaded.info.provenance))
         self.autocast_dtype = precisions.autocast_dtype(self.precision)
         self.encoder_dtype = precisions.encoder_dtype(self.precision)
         self.model = loaded.model.to(self.device).eval()

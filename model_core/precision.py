@@ -8,8 +8,12 @@ Paths (`--precision`):
 - fp16: CUDA autocast of the encoder (float16 needs float32 islands for its range).
 - int8: dynamic int8 quantisation of the audio encoder's linear layers (weights int8, activations quantised per
   call); CPU only, the rest float32.
-- auto: on CUDA bf16 (else fp16); on a CPU bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX), else
-  fp32. Measured by `jambatalk bench` (docs/benchmarks.md): where neither is present no path is assumed faster.
+- auto: on CUDA bf16 (else fp16); on a CPU bf16 where the CPU computes bf16 natively (AVX512-BF16 or AMX) *and*
+  the checkpoint records that its bf16 path was measured within `DEFAULT_ERROR_BAR_MM` of fp32 on recorded speech
+  (`provenance["precision_error_mm"]`, written by the recipe that made it), else fp32. A fast path is the default
+  only for a model it was measured accurate on: how far bf16 lands depends on the weights (the stage-2 ARKit
+  model, whose lips move faster, lands 0.07 mm off where the stage-1 model landed 0.035 mm). Where neither flag is
+  present no path is assumed faster (docs/benchmarks.md).
 
 `JAMBATALK_CPU_PRECISION` (fp32, bf16 or int8) overrides the CPU's automatic choice, e.g. to pin the exact path.
 """
@@ -30,6 +34,10 @@ if TYPE_CHECKING:  # torch is imported where it is used: the command line lists 
 from model_core.memory import release_memory
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+# Half the bake tolerance: the largest vertex error against fp32 (mm, on recorded speech) a default path may add.
+DEFAULT_ERROR_BAR_MM = 0.05
+# Where a checkpoint's provenance records each path's measured error (mm) against fp32.
+ERROR_RECORD_KEY = "precision_error_mm"
 PRECISION_HELP = ("auto: bf16 on CUDA, and on CPUs that compute bf16 natively (AVX512-BF16, AMX), else fp32; "
                   "int8: dynamic int8 audio encoder (CPU); fp32: the exact path")
 CPU_OVERRIDE_ENV = "JAMBATALK_CPU_PRECISION"
@@ -82,19 +90,30 @@ def cpu_features() -> CpuFeatures:
     return CpuFeatures(flags, torch.backends.cpu.get_cpu_capability())
 
 
-def cpu_default(features: CpuFeatures | None = None) -> str:
-    """The CPU path `auto` means here: the override, else bf16 on native-bf16 CPUs, else fp32."""
+def accurate_paths(provenance: dict) -> frozenset[str]:
+    """The paths a checkpoint's provenance records as measured within DEFAULT_ERROR_BAR_MM of fp32."""
+    record = provenance.get(ERROR_RECORD_KEY)
+    if not isinstance(record, dict):
+        return frozenset()
+    return frozenset(path for path, mm in record.items()
+                     if isinstance(mm, int | float) and 0 <= mm <= DEFAULT_ERROR_BAR_MM)
+
+
+def cpu_default(features: CpuFeatures | None = None, accurate: frozenset[str] = frozenset()) -> str:
+    """The CPU path `auto` means here: the override, else bf16 on native-bf16 CPUs for a model measured accurate
+    in bf16 (`accurate`, see `accurate_paths`), else fp32."""
     override = os.environ.get(CPU_OVERRIDE_ENV, "").strip().lower()
     if override:
         if override not in CPU_PRECISIONS:
             raise ValueError(f"{CPU_OVERRIDE_ENV}={override!r}: choose one of {', '.join(CPU_PRECISIONS)}.")
         return override
     features = features or cpu_features()
-    return "bf16" if features.native_bf16 else "fp32"
+    return "bf16" if features.native_bf16 and "bf16" in accurate else "fp32"
 
 
-def resolve(device: torch.device, precision: str = "auto") -> str:
-    """The concrete path for `precision` on `device`: fp32, bf16, fp16 or int8."""
+def resolve(device: torch.device, precision: str = "auto", accurate: frozenset[str] = frozenset()) -> str:
+    """The concrete path for `precision` on `device`: fp32, bf16, fp16 or int8. `accurate`: the fast paths the
+    model was measured accurate on (a CPU's `auto` takes only those)."""
     import torch
 
     if precision not in PRECISIONS:
@@ -108,7 +127,7 @@ def resolve(device: torch.device, precision: str = "auto") -> str:
     if device.type == "cpu":
         if precision == "fp16":
             raise ValueError("--precision fp16 needs a CUDA GPU; on a CPU use bf16, int8 or fp32.")
-        return cpu_default() if precision == "auto" else precision
+        return cpu_default(accurate=accurate) if precision == "auto" else precision
     # MPS and others: float32 unless asked otherwise.
     return "fp32" if precision in ("auto", "int8") else precision
 

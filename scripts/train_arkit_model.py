@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from model_core.precision import ERROR_RECORD_KEY  # noqa: E402
 from scripts.model_recipe import install_checkpoint, jambatalk, recipe_parser, run_recipe  # noqa: E402
 
 MODEL_DIR = ROOT / "models" / "arkit"
@@ -49,7 +50,9 @@ def score(checkpoint: Path, corpus: Path, work: Path, threads: int) -> dict:
     import torch
 
     from model_core.evaluation.corpus_scores import score_corpus_split
+    from model_core.evaluation.precision_check import precision_errors
     from model_core.evaluation.seams import real_speech_minutes, seam_report
+    from model_core.evaluation.speech_sources import builtin_recordings
     from model_core.inference import Animator
 
     torch.set_num_threads(threads)
@@ -60,13 +63,17 @@ def score(checkpoint: Path, corpus: Path, work: Path, threads: int) -> dict:
                   "--degrade", degradation, "--quiet")
         cards[degradation] = json.loads(path.read_text(encoding="utf-8"))
     seams = seam_report(Animator(checkpoint, device="cpu", precision="fp32"), real_speech_minutes(10.0))
+    # Each fast CPU path's error against fp32 over the same recordings: installed into the checkpoint, it lets
+    # `--precision auto` pick a fast path only if that path stays within half the bake tolerance for this model.
+    errors = precision_errors(checkpoint, [r.samples for r in builtin_recordings()])
     return {"real_speech": cards.pop("none"),
             "robustness": {k: {"overall": v["overall"], "rest": v["rest"]} for k, v in cards.items()},
             "held_out_voices": score_corpus_split(checkpoint, corpus, "test"),
             # The held-out Asterisk prompts against the corpus's truth for them: LVE, jaw r and how far the lips
             # open on vowels, on real speech.
             "held_out_prompts": score_corpus_split(checkpoint, corpus, "test", ("asterisk",)),
-            "ten_minute_take": seams}
+            "ten_minute_take": seams,
+            ERROR_RECORD_KEY: errors}
 
 
 def install(run: Path, corpus: Path, scores: dict) -> None:
@@ -79,6 +86,7 @@ def install(run: Path, corpus: Path, scores: dict) -> None:
         if config.get("model", {}).get("init_from"):
             config["model"]["init_from"] = "train/best.safetensors"
         provenance["train_config"] = config
+        provenance[ERROR_RECORD_KEY] = scores[ERROR_RECORD_KEY]
 
     install_checkpoint(run, MODEL_DIR / CHECKPOINT_NAME, scores, name="jambatalk-arkit-small",
                        data_dir=f"jambatalk synth-corpus --head makehuman --voices {VOICES} --seed {SEED} "

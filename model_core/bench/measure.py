@@ -24,6 +24,7 @@ from model_core.bench.probes import (
     timed_runs,
 )
 from model_core.bench.signals import recorded_speech, synth_speech
+from model_core.evaluation.precision_check import max_vertex_error_mm
 
 if TYPE_CHECKING:
     from model_core.inference import Animator
@@ -110,7 +111,8 @@ def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
         "preset": spec["preset"],
         "device": device,
         "precision": animator.precision,
-        "default": animator.precision == precision.resolve(animator.device, "auto"),
+        "default": animator.precision == precision.resolve(
+            animator.device, "auto", precision.accurate_paths(animator.checkpoint.info.provenance)),
         "audio_seconds": round(len(audio) / rate, 3),
         "sample_rate": rate,
         "motion_frames": int(offsets.shape[0]),
@@ -158,8 +160,9 @@ def _errors_against_fp32(spec: dict[str, Any], offsets: np.ndarray, audio: np.nd
     reference = exact.animate(audio, rate)
     del exact
     gc.collect()
-    error = float(np.abs(offsets - reference).max())
-    return {"max_error_mm": round(error * 1000, 5), "relative_error": float(f"{error / np.abs(reference).max():.3g}")}
+    error_mm = max_vertex_error_mm(offsets, reference)
+    return {"max_error_mm": round(error_mm, 5),
+            "relative_error": float(f"{error_mm / max_vertex_error_mm(reference, np.zeros_like(reference)):.3g}")}
 
 
 def _window_count(animator: Any, total: int) -> int:

@@ -131,7 +131,8 @@ def machine_info(threads: int) -> dict[str, Any]:
         "numpy": np.__version__,
         "torch_threads": threads,
         "cpu_features": precision.cpu_features().describe(),
-        "cpu_auto_precision": precision.cpu_default(),
+        # What `auto` picks on this CPU for a model measured accurate on every path (others get fp32).
+        "cpu_auto_precision": precision.cpu_default(accurate=frozenset(precision.CPU_PRECISIONS)),
         "cuda": torch.cuda.is_available(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
