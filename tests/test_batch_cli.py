@@ -168,8 +168,10 @@ def test_ctrl_c_stops_cleanly_with_a_partial_report_and_the_rerun_resumes(tmp_pa
     out = tmp_path / "out"
     args = (str(tmp_path / "vo"), "--out", str(out), "--checkpoint", str(checkpoint), "--batch-lines", "1",
             "--quiet")
+    # Ctrl-C's SIGINT at its default, as a terminal gives it: a test run started in the background (nohup, `&`)
+    # hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt.
     process = subprocess.Popen(batch_command(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     records = OutputFolder(out).state / "records"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(records.glob("*.json"))) < 3 and process.poll() is None:
