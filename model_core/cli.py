@@ -229,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_score_speech_arguments(p)
     p.set_defaults(func=run_score_speech_cli)
 
+    p = sub.add_parser("check-precision", help="how far bf16 and int8 land from fp32 for a checkpoint on recorded "
+                                               "speech; --record lets --precision auto use a path within the bar")
+    from model_core.evaluation.precision_check import add_check_precision_arguments, run_check_precision_cli
+
+    add_check_precision_arguments(p)
+    p.set_defaults(func=run_check_precision_cli)
+
     p = sub.add_parser("bench", help="inference speed and memory table (JSON too)")
     from model_core.bench.cli import add_bench_arguments
 

@@ -145,3 +145,29 @@ def test_vertex_error_is_the_largest_distance_between_corresponding_vertices():
     assert max_vertex_error_mm(moved.reshape(2, 9), reference) == pytest.approx(5.0)
     with pytest.raises(ValueError, match="Cannot compare"):
         max_vertex_error_mm(moved[:, :2], reference)
+
+
+def test_check_precision_measures_a_users_checkpoint_and_records_it(tmp_path, capsys, monkeypatch):
+    import soundfile
+
+    from model_core.checkpoint import save_checkpoint
+    from model_core.cli import main as cli_main
+
+    model = make_model()
+    checkpoint = save_checkpoint(tmp_path / "mine.safetensors", model, CheckpointInfo(config=model.config))
+    audio = speech_like(3.0)
+    soundfile.write(tmp_path / "take.wav", audio, 16000, subtype="FLOAT")
+    assert cli_main(["check-precision", str(checkpoint), str(tmp_path / "take.wav"), "--record"]) == 0
+    out = capsys.readouterr().out
+    record = read_checkpoint_info(checkpoint).provenance[precision.ERROR_RECORD_KEY]
+    assert record == precision_errors(checkpoint, [audio])  # the figures printed are the ones recorded
+    assert set(record) == {"bf16", "int8"} and all(mm > 0 for mm in record.values())
+    assert f"bf16  {record['bf16']:.4f} mm" in out and "Recorded in" in out
+    monkeypatch.delenv(precision.CPU_OVERRIDE_ENV, raising=False)
+    monkeypatch.setattr(precision, "cpu_features", lambda: features("avx512_bf16"))
+    expected = "bf16" if record["bf16"] <= precision.DEFAULT_ERROR_BAR_MM else "fp32"
+    assert Animator(checkpoint, device="cpu").precision == expected
+    # Without --record the checkpoint is left as it was.
+    before = checkpoint.read_bytes()
+    assert cli_main(["check-precision", str(checkpoint), str(tmp_path / "take.wav")]) == 0
+    assert checkpoint.read_bytes() == before
