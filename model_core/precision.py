@@ -38,7 +38,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 DEFAULT_ERROR_BAR_MM = 0.05
 # Where a checkpoint's provenance records each path's measured error (mm) against fp32.
 ERROR_RECORD_KEY = "precision_error_mm"
-PRECISION_HELP = ("auto: bf16 on CUDA, and on CPUs that compute bf16 natively (AVX512-BF16, AMX), else fp32; "
+PRECISION_HELP = ("auto: bf16 on CUDA, and on CPUs that compute bf16 natively (AVX512-BF16, AMX) for a model "
+                  f"whose checkpoint records its bf16 path within {DEFAULT_ERROR_BAR_MM} mm of fp32, else fp32; "
                   "int8: dynamic int8 audio encoder (CPU); fp32: the exact path")
 CPU_OVERRIDE_ENV = "JAMBATALK_CPU_PRECISION"
 CPU_PRECISIONS = ("fp32", "bf16", "int8")

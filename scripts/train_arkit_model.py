@@ -82,9 +82,11 @@ def install(run: Path, corpus: Path, scores: dict) -> None:
     def without_local_paths(provenance: dict) -> None:
         config = json.loads(json.dumps(provenance.get("train_config", {})))
         config.get("data", {})["dir"] = "corpus"
-        config.get("train", {})["output_dir"] = "finetune"
+        # run_recipe's WORK/<stem> folders: the last stage's, started from the one before it.
+        previous, last = (stage.stem for stage in CONFIGS[-2:])
+        config.get("train", {})["output_dir"] = last
         if config.get("model", {}).get("init_from"):
-            config["model"]["init_from"] = "train/best.safetensors"
+            config["model"]["init_from"] = f"{previous}/best.safetensors"
         provenance["train_config"] = config
         provenance[ERROR_RECORD_KEY] = scores[ERROR_RECORD_KEY]
 

@@ -24,7 +24,7 @@ def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: st
     from model_core.corpus.arkit_motion import bilabial_closures
     from model_core.corpus.phones import TimedPhone
     from model_core.data.blendshape_corpus import BlendshapeCorpus
-    from model_core.evaluation.speech_scorecard import OPEN_VOWELS, class_mask
+    from model_core.evaluation.speech_scorecard import OPEN_VOWELS, class_mask, mouth_tracks
     from model_core.inference import Animator
 
     corpus = BlendshapeCorpus(corpus_dir, cache=False)
@@ -43,34 +43,33 @@ def score_corpus_split(checkpoint: str | Path, corpus_dir: str | Path, split: st
         pred, truth = pred[:n], truth[:n]
         model_lve.append(lve_per_frame(pred, truth, lips.indices))
         static_lve.append(lve_per_frame(np.repeat(neutral[None], n, axis=0), truth, lips.indices))
-        jaw_pred = neutral[marks["chin"], 1] - pred[:, marks["chin"], 1]
-        jaw_true = neutral[marks["chin"], 1] - truth[:, marks["chin"], 1]
-        gap_pred = pred[:, marks["lip_upper"], 1] - pred[:, marks["lip_lower"], 1]
-        rest_gap = neutral[marks["lip_upper"], 1] - neutral[marks["lip_lower"], 1]
-        gap_true = truth[:, marks["lip_upper"], 1] - truth[:, marks["lip_lower"], 1]
+        # The scorecard's own tracks (mm): jaw drop, and the lip gap relative to the neutral's.
+        mine, true = (mouth_tracks(v, neutral, marks, corpus.fps) for v in (pred, truth))
+        rest_gap_mm = (neutral[marks["lip_upper"], 1] - neutral[marks["lip_lower"], 1]) * 1000
         record = json.loads((corpus.root / "takes" / f"{take.name}.json").read_text(encoding="utf-8"))
         phones = [TimedPhone.from_json(p) for p in record["phones"]]
-        closures = []
+        closures = []  # the smallest absolute lip gap (mm) around each closure
         for start, end in bilabial_closures(phones):
             a, b = int(np.floor(start * corpus.fps)) - 1, int(np.ceil(end * corpus.fps)) + 1
-            window = gap_pred[max(0, a): min(n, b + 1)]
+            window = mine.lip_gap_mm[max(0, a): min(n, b + 1)]
             if len(window):
-                closures.append(float(window.min()))
+                closures.append(float(window.min()) + rest_gap_mm)
         vowels = class_mask(phones, OPEN_VOWELS, corpus.fps, n)
-        rows.append({"take": take.name, "voice": take.subject, "frames": n, "jaw_r": pearson(jaw_pred, jaw_true),
-                     "jaw_true_max_mm": float(jaw_true.max() * 1000), "closure_gaps_mm": [c * 1000 for c in closures],
-                     "open_vowel_frames": int(vowels.sum()),
-                     "open_vowel_gap_mm": float((gap_pred[vowels] - rest_gap).mean() * 1000) if vowels.any() else 0.0,
-                     "open_vowel_gap_true_mm": float((gap_true[vowels] - rest_gap).mean() * 1000) if vowels.any()
-                     else 0.0})
+        rows.append({"take": take.name, "voice": take.subject, "frames": n,
+                     "jaw_r": pearson(mine.jaw_mm, true.jaw_mm), "jaw_true_max_mm": float(true.jaw_mm.max()),
+                     "closure_gaps_mm": closures, "open_vowel_frames": int(vowels.sum()),
+                     "open_vowel_gap_mm": float(mine.lip_gap_mm[vowels].mean()) if vowels.any() else 0.0,
+                     "open_vowel_gap_true_mm": float(true.lip_gap_mm[vowels].mean()) if vowels.any() else 0.0})
     model = float(np.concatenate(model_lve).mean()) if model_lve else float("nan")
     static = float(np.concatenate(static_lve).mean()) if static_lve else float("nan")
     gaps = np.array([g for r in rows for g in r["closure_gaps_mm"]])
     jaw_r = np.array([r["jaw_r"] for r in rows if np.isfinite(r["jaw_r"])])
-    vowel_frames = np.array([r["open_vowel_frames"] for r in rows], dtype=np.float64)
-    vowel_gap, vowel_gap_true = (
-        float(np.array([r[key] for r in rows]) @ vowel_frames / vowel_frames.sum()) if vowel_frames.sum() else 0.0
-        for key in ("open_vowel_gap_mm", "open_vowel_gap_true_mm"))
+    vowel_frames = [r["open_vowel_frames"] for r in rows]
+
+    def over_vowel_frames(key: str) -> float:
+        return float(np.average([r[key] for r in rows], weights=vowel_frames)) if sum(vowel_frames) else 0.0
+
+    vowel_gap, vowel_gap_true = over_vowel_frames("open_vowel_gap_mm"), over_vowel_frames("open_vowel_gap_true_mm")
     summary = {"takes": len(rows), "voices": sorted({r["voice"] for r in rows}), "lve_model_m2": model,
                "lve_static_m2": static, "lve_ratio": model / static if static else float("nan"),
                "jaw_r_mean": float(jaw_r.mean()) if len(jaw_r) else float("nan"),

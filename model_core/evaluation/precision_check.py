@@ -19,14 +19,19 @@ from model_core.precision import DEFAULT_ERROR_BAR_MM, ERROR_RECORD_KEY, accurat
 FAST_CPU_PATHS = ("bf16", "int8")
 
 
+def max_vertex_offset_mm(offsets: np.ndarray) -> float:
+    """The largest vertex displacement (mm) in a (T, V, 3) or (T, V*3) offset array in metres."""
+    moved = np.asarray(offsets, dtype=np.float64).reshape(len(offsets), -1, 3)
+    return float(np.linalg.norm(moved, axis=-1).max()) * 1000.0 if moved.size else 0.0
+
+
 def max_vertex_error_mm(offsets: np.ndarray, reference: np.ndarray) -> float:
     """The largest distance (mm) between corresponding vertices of two (T, V, 3) or (T, V*3) offset arrays in
     metres, over every frame and vertex."""
-    a = np.asarray(offsets, dtype=np.float64).reshape(len(offsets), -1, 3)
-    b = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1, 3)
-    if a.shape != b.shape:
+    a, b = np.asarray(offsets), np.asarray(reference)
+    if a.reshape(len(a), -1).shape != b.reshape(len(b), -1).shape:
         raise ValueError(f"Cannot compare offsets of shape {a.shape} with {b.shape}.")
-    return float(np.linalg.norm(a - b, axis=-1).max()) * 1000.0 if a.size else 0.0
+    return max_vertex_offset_mm(a.astype(np.float64) - b.reshape(a.shape))
 
 
 def precision_errors(checkpoint: str | Path, takes: Iterable[np.ndarray],

@@ -78,12 +78,12 @@ def adopt_weights(model: JambaTalk, path: str) -> None:
         raise ValueError(f"model.init_from = {path} predicts other outputs ({theirs.output_kind}, "
                          f"{len(theirs.blendshape_names)} names) than this run ({mine.output_kind}, "
                          f"{len(mine.blendshape_names)} names).")
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in source.state_dict().items()}
-    problems = describe_key_problems(expected, found)
+    weights = source.state_dict()
+    problems = describe_key_problems({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                                     {k: tuple(v.shape) for k, v in weights.items()})
     if problems:
         raise ValueError(f"model.init_from = {path} is another network than this config builds: {problems}")
-    model.load_state_dict(source.state_dict(), strict=True)
+    model.load_state_dict(weights, strict=True)
 
 
 def build_model(cfg: TrainConfig, corpus: MotionCorpus, train_subjects: list[str]) -> JambaTalk:
