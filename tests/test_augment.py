@@ -14,6 +14,7 @@ from scipy.signal import welch
 
 from model_core.checkpoint import load_checkpoint
 from model_core.data.dataset import Sample, Take
+from model_core.data.phone_labels import SILENCE_CLASS
 from model_core.signal import channel
 from model_core.signal.timescale import pitch_shift, retime_frames
 from model_core.synth.corpus import CorpusOptions, generate_corpus
@@ -132,6 +133,7 @@ def test_tempo_keeps_audio_and_motion_aligned_within_a_frame(method, rate):
     pulse[[int(round(t * FPS)) for t in times]] = 1.0
     sample.vertices[:, 0] = sample.template[0] + pulse  # a motion pulse at every burst
     sample.weights[:, 3] = pulse
+    sample.phones = np.where(pulse > 0, 0, SILENCE_CLASS)  # phone labels travel with the motion
     opts = only(tempo_p=1.0, tempo_range=[rate, rate], tempo_method=method)
     for position in range(3):
         out, plan = augment_crop(sample, 2.5, opts, 0, 0, position)
@@ -140,10 +142,13 @@ def test_tempo_keeps_audio_and_motion_aligned_within_a_frame(method, rate):
         heard = np.array(_peaks(envelope, 0.4 * envelope.max(), int(0.1 * SR))) / SR
         seen = np.array(_peaks(out.vertices[:, 0] - out.template[0], 0.3, 3)) / FPS
         seen_w = np.array(_peaks(out.weights[:, 3], 0.3, 3)) / FPS
+        labelled = np.flatnonzero(out.phones == 0) / FPS
+        assert out.phones.shape == (75,) and set(np.unique(out.phones)) <= {0, SILENCE_CLASS}
         assert len(heard) >= 5 and len(seen) >= len(heard) - 1  # bursts cut at the crop's edges may be missed
         for t in heard:
             assert np.min(np.abs(seen - t)) <= 1.0 / FPS, (t, seen)
             assert np.min(np.abs(seen_w - t)) <= 1.0 / FPS
+            assert np.min(np.abs(labelled - t)) <= 1.0 / FPS
         # The bursts come every `every / rate` seconds after the tempo change.
         assert np.median(np.diff(heard)) == pytest.approx(every / rate, rel=0.03)
 
@@ -295,6 +300,9 @@ def test_resting_takes_have_a_resting_face_as_truth(kind):
     elif kind != "silence":
         assert abs(float(rest.audio.std()) - 1.0) < 1e-3  # wav2vec2-normalised like any take
     assert rest_take(TAKE, template, FPS, 45, 24000, kind, np.random.default_rng(0)).weights is None
+    assert rest.phones is None
+    labelled = rest_take(TAKE, template, FPS, 45, 24000, kind, np.random.default_rng(0), phones=True)
+    assert labelled.phones.shape == (45,) and (labelled.phones == SILENCE_CLASS).all()
 
 
 def test_rest_share_replaces_crops_with_resting_takes():

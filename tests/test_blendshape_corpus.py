@@ -16,6 +16,7 @@ from model_core.corpus.phones import TimedPhone
 from model_core.corpus.takes import SpokenTake
 from model_core.corpus.writer import CorpusWriter
 from model_core.data.blendshape_corpus import BlendshapeCorpus, open_corpus
+from model_core.data.phone_labels import frame_labels, phone_class
 from model_core.heads import load_head
 from model_core.heads.cli import SHIPPED_HEAD
 
@@ -79,6 +80,11 @@ def test_reader_computes_each_speakers_vertices_from_the_head(corpus, head):
     assert np.abs(reader.template(others[0]) - neutral).max() > 1e-3  # every voice has its own face
     lips, upper = reader.masks()
     assert 30 < len(lips.unique) < 600 and len(upper.unique) > 200
+    record = json.loads((corpus / "takes" / f"{take.name}.json").read_text())
+    assert np.array_equal(sample.phones, frame_labels(record["phones"], sample.frames, 30.0))
+    spoken = [p for p in record["phones"] if p["symbol"] != "sil"]
+    middle = (spoken[0]["start"] + spoken[0]["end"]) / 2
+    assert sample.phones[int(round(middle * 30))] == phone_class(spoken[0]["symbol"])
 
 
 def test_rejected_alignments_are_counted_and_listed(tmp_path, head):
@@ -145,6 +151,44 @@ def test_train_and_evaluate_read_the_blendshape_corpus(corpus, tmp_path, capsys)
     assert summary["open_vowel_gap_true_mm"] > 0.5
     assert summary["open_vowel_gap_ratio"] == pytest.approx(
         summary["open_vowel_gap_mm"] / summary["open_vowel_gap_true_mm"])
+
+
+def test_phone_supervision_trains_the_encoder_and_stays_out_of_the_checkpoint(corpus, tmp_path):
+    from model_core.checkpoint import load_checkpoint
+    from model_core.training.config import config_from_dict
+    from model_core.training.trainer import Trainer
+
+    def config(folder: Path, **train):
+        return config_from_dict({"data": {"dir": str(corpus)},
+                                 "model": {"preset": "small", "freeze_feature_extractor": False},
+                                "train": {"output_dir": str(folder), "epochs": 2, "lr": 1e-3, "batch_size": 1,
+                                          "max_seconds": 0.5, "num_threads": 1, "eval_every": 1,
+                                          "phone_weight": 0.01, **train}})
+
+    before = torch.get_num_threads()
+    try:
+        Trainer(config(tmp_path / "a"), progress=False).run()
+        Trainer(config(tmp_path / "b", epochs=1), progress=False).run()
+        Trainer(config(tmp_path / "b"), resume=True, progress=False).run()
+        Trainer(config(tmp_path / "c", phone_weight=0.0), progress=False).run()
+    finally:
+        torch.set_num_threads(before)
+    rows = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    first, last = (dict(zip(header, r.split(","), strict=True)) for r in (rows[1], rows[2]))
+    assert all(0 < float(row["train_phone_ce"]) < 10 and 0 <= float(row["train_phone_accuracy"]) <= 1
+               for row in (first, last))
+    saved = load_checkpoint(tmp_path / "a" / "last.safetensors").model.state_dict()
+    assert not any("phone" in k for k in saved)  # a training aid: inference never needs it
+    unsupervised = load_checkpoint(tmp_path / "c" / "last.safetensors").model.state_dict()
+    cnn = "audio_encoder.feature_extractor.conv_layers.0.conv.weight"
+    assert not torch.equal(saved[cnn], unsupervised[cnn])  # the phones' gradient reaches the encoder's first layer
+    from safetensors.numpy import load_file
+
+    state = load_file(str(tmp_path / "a" / "state.safetensors"))
+    assert any(k.startswith("module.phone_probe.") for k in state)
+    resumed = load_checkpoint(tmp_path / "b" / "last.safetensors").model.state_dict()
+    assert all(torch.equal(saved[k], resumed[k]) for k in saved)  # the probe resumes exactly, so the run does
 
 
 def test_held_out_voices_and_asterisk_test_prompts_are_test_only():

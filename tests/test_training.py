@@ -19,7 +19,7 @@ from model_core.data import MotionCorpus
 from model_core.inference import Animator
 from model_core.synth.corpus import CorpusOptions, generate_corpus
 from model_core.training.config import EXAMPLE_CONFIG, config_from_dict, load_config
-from model_core.training.log import RunLog, read_log
+from model_core.training.log import LOG_COLUMNS, RunLog, read_log
 from model_core.training.losses import closure_mse, lip_mse, opening_mse, velocity_mse, vertex_mse
 from model_core.training.state import capture_rng, optimizer_from_flat, optimizer_to_flat, restore_rng
 from model_core.training.trainer import Trainer
@@ -183,6 +183,12 @@ def test_init_from_starts_a_run_from_another_runs_weights(corpus, tmp_path):
                 progress=False)
 
 
+def test_phone_weight_needs_a_corpus_that_knows_its_phones(corpus, tmp_path):
+    with pytest.raises(ValueError, match="phone_weight needs the phones of every take"):
+        Trainer(config_for(corpus, tmp_path / "run", {"train": {"phone_weight": 0.01}}), progress=False)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
 def test_lip_weight_trains_and_is_logged(corpus, tmp_path):
     cfg = config_for(corpus, tmp_path / "run", {"train": {"epochs": 1, "lip_weight": 500.0}})
     Trainer(cfg, progress=False).run()
@@ -283,6 +289,15 @@ def test_log_rows_after_the_saved_epoch_are_dropped_on_resume(tmp_path):
     log.truncate_after(2)
     assert [r["epoch"] for r in read_log(tmp_path / "log.csv")] == ["1", "2"]
     assert read_log(tmp_path / "log.csv")[1]["train_loss"] == "0.25"
+
+
+def test_a_log_written_with_fewer_columns_is_carried_over_to_todays(tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,global_step,train_loss\n1,3,0.5\n")  # an older version's log
+    log = RunLog(tmp_path)
+    log.write({"epoch": 2, "global_step": 6, "train_loss": 0.25, "train_phone_ce": 1.5})
+    rows = read_log(tmp_path / "log.csv")
+    assert list(rows[0]) == list(LOG_COLUMNS) and [r["train_loss"] for r in rows] == ["0.5", "0.25"]
+    assert [r["train_phone_ce"] for r in rows] == ["", "1.5"]
 
 
 # -- options --------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from model_core.audio_io import load_audio_file, normalise_for_wav2vec2
 from model_core.corpus.writer import CORPUS_GENERATOR
 from model_core.data.dataset import MotionCorpus, Sample, Take
 from model_core.data.layout import DatasetLayout
+from model_core.data.phone_labels import frame_labels
 from model_core.data.splits import SPLITS, SplitRule
 from model_core.heads.asset import load_head
 from model_core.metrics import VOCASET_SCALES
@@ -86,10 +87,23 @@ class BlendshapeCorpus(MotionCorpus):
         neutral = self.template(take.subject)
         vertices = self.head.pose(weights, neutral=neutral).reshape(len(weights), -1)
         sample = Sample(take, normalise_for_wav2vec2(audio), vertices.astype(np.float32), neutral.reshape(-1),
-                        self.fps, weights)
+                        self.fps, weights, self._phone_labels(take, len(weights)))
         if self._cache is not None:
             self._cache[take.name] = sample
         return sample
+
+    def _phone_labels(self, take: Take, frames: int) -> np.ndarray | None:
+        """The take's phones as frame classes at the model's rate (None when its record has none)."""
+        record = self.root / "takes" / f"{take.name}.json"
+        if not record.is_file():
+            return None
+        phones = json.loads(record.read_text(encoding="utf-8")).get("phones")
+        if not phones:
+            return None
+        try:
+            return frame_labels(phones, frames, self.fps)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{record} has unreadable phones ({exc}).") from exc
 
     # -- what a checkpoint trained on this corpus must say ---------------------------------------------------
     def head_info(self) -> dict:

@@ -41,6 +41,7 @@ class Sample:
     template: np.ndarray  # (V*3,) float32
     fps: float
     weights: np.ndarray | None = None  # (T, K) blendshape weights when the corpus stores them (else None)
+    phones: np.ndarray | None = None  # (T,) phone classes (data.phone_labels) when the corpus knows its phones
 
     @property
     def frames(self) -> int:
@@ -159,5 +160,6 @@ def crop_sample(sample: Sample, max_frames: int, rng: np.random.Generator) -> Sa
     length = int(round(max_frames / sample.fps * TARGET_SAMPLE_RATE))
     a0 = min(int(round(start / sample.fps * TARGET_SAMPLE_RATE)), len(sample.audio) - length)
     weights = None if sample.weights is None else sample.weights[start: start + max_frames]
+    phones = None if sample.phones is None else sample.phones[start: start + max_frames]
     return Sample(sample.take, sample.audio[a0: a0 + length], sample.vertices[start: start + max_frames],
-                  sample.template, sample.fps, weights)
+                  sample.template, sample.fps, weights, phones)

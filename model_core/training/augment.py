@@ -14,6 +14,7 @@ import numpy as np
 
 from model_core.audio_io import TARGET_SAMPLE_RATE, normalise_for_wav2vec2
 from model_core.data.dataset import Sample, Take, crop_sample
+from model_core.data.phone_labels import SILENCE_CLASS, retime_labels
 from model_core.signal import channel
 from model_core.signal.timescale import fit_length, pitch_shift, retime_frames, speed, wsola
 from model_core.training.config import AugmentOptions
@@ -75,8 +76,9 @@ def plan_for(opts: AugmentOptions, rng: np.random.Generator) -> Plan:
 
 
 def rest_take(take: Take, template: np.ndarray, fps: float, frames: int, samples: int, kind: str,
-              rng: np.random.Generator, weight_count: int | None = None) -> Sample:
-    """A take of noise or (near-)silence whose truth is the resting face: every frame the template, weights 0.
+              rng: np.random.Generator, weight_count: int | None = None, phones: bool = False) -> Sample:
+    """A take of noise or (near-)silence whose truth is the resting face: every frame the template, weights 0
+    (and, with `phones`, every frame labelled silence).
 
     kind: silence (digital zero), near_silence (-80..-50 dBFS hiss and mains hum), white, pink, brown (noise at
     -40..-10 dBFS) or hum (50/60 Hz and harmonics). The audio comes back normalised as wav2vec2 expects.
@@ -101,8 +103,9 @@ def rest_take(take: Take, template: np.ndarray, fps: float, frames: int, samples
         audio = channel.colored_noise(samples, exponent, rng) * 10.0 ** (rng.uniform(-40.0, -10.0) / 20.0)
     vertices = np.repeat(np.asarray(template, dtype=np.float32).reshape(1, -1), frames, axis=0)
     weights = None if weight_count is None else np.zeros((frames, weight_count), dtype=np.float32)
+    labels = np.full(frames, SILENCE_CLASS, dtype=np.int64) if phones else None
     return Sample(take, normalise_for_wav2vec2(audio) if samples else np.zeros(0, np.float32), vertices,
-                  template, fps, weights)
+                  template, fps, weights, labels)
 
 
 def _retimed_crop(sample: Sample, max_frames: int, rate: float, crop_rng: np.random.Generator) -> tuple[Sample, float]:
@@ -126,8 +129,9 @@ def _change_tempo(sample: Sample, rate: float, method: str, samples: int | None,
     samples = int(round(len(sample.audio) / rate)) if samples is None else samples
     frames = max(1, int(sample.frames / rate)) if frames is None else frames
     weights = None if sample.weights is None else retime_frames(sample.weights, rate, frames)
+    phones = None if sample.phones is None else retime_labels(sample.phones, rate, frames)
     return Sample(sample.take, fit_length(audio, samples), retime_frames(sample.vertices, rate, frames),
-                  sample.template, sample.fps, weights)
+                  sample.template, sample.fps, weights, phones)
 
 
 def apply_audio_effects(audio: np.ndarray, plan: Plan, rng: np.random.Generator) -> np.ndarray:
@@ -174,7 +178,7 @@ def augment_crop(sample: Sample, max_seconds: float, opts: AugmentOptions, seed:
     if plan.rest:
         weight_count = None if sample.weights is None else int(sample.weights.shape[1])
         rest = rest_take(sample.take, sample.template, sample.fps, plain.frames, len(plain.audio), plan.rest,
-                         rng, weight_count)
+                         rng, weight_count, phones=sample.phones is not None)
         plan.steps.append(f"resting take ({plan.rest})")
         return rest, plan
     crop = plain
@@ -192,4 +196,4 @@ def augment_crop(sample: Sample, max_seconds: float, opts: AugmentOptions, seed:
     if not np.isfinite(audio).all():
         return plain, Plan(steps=["dropped: non-finite audio"])  # never feed NaN to training
     return Sample(crop.take, normalise_for_wav2vec2(audio), crop.vertices, crop.template, crop.fps,
-                  crop.weights), plan
+                  crop.weights, crop.phones), plan

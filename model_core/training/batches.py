@@ -43,6 +43,7 @@ class Batch:
     style: torch.Tensor | None  # (B, n_styles) one-hot, or None without a style embedding
     subjects: list[str]
     weights: torch.Tensor | None = None  # (B, T, K) true blendshape weights, when the corpus stores them
+    phones: torch.Tensor | None = None  # (B, T) phone classes, when the corpus knows every take's phones
 
     @property
     def size(self) -> int:
@@ -67,6 +68,9 @@ def collate(samples: list[Sample], style_names: list[str] | None, device: torch.
         weights = None
         if all(s.weights is not None for s in group):
             weights = torch.from_numpy(np.stack([s.weights for s in group]).astype(np.float32)).to(device)
+        phones = None
+        if all(s.phones is not None for s in group):
+            phones = torch.from_numpy(np.stack([s.phones for s in group]).astype(np.int64)).to(device)
         out.append(Batch(audio.to(device), torch.from_numpy(motion.astype(np.float32)).to(device), style,
-                         [s.subject for s in group], weights))
+                         [s.subject for s in group], weights, phones))
     return out

@@ -62,6 +62,7 @@ class TrainOptions:
     closure_weight: float = 0.0
     closure_tolerance_frames: int = 0
     opening_weight: float = 0.0
+    phone_weight: float = 0.0
     moe_balance_weight: float = 0.0
     eval_every: int = 1
     best_metric: str = "vertex_mse"
@@ -177,7 +178,8 @@ class TrainConfig:
                             ("train.lip_weight", t.lip_weight), ("train.weight_space_weight", t.weight_space_weight),
                             ("train.lip_gap_weight", t.lip_gap_weight), ("train.closure_weight", t.closure_weight),
                             ("train.closure_tolerance_frames", t.closure_tolerance_frames),
-                            ("train.opening_weight", t.opening_weight), ("train.vertex_weight", t.vertex_weight),
+                            ("train.opening_weight", t.opening_weight), ("train.phone_weight", t.phone_weight),
+                            ("train.vertex_weight", t.vertex_weight),
                             ("train.velocity_weight", t.velocity_weight)):
             if value < 0:
                 raise ValueError(f"{name} must not be negative (got {value}).")
@@ -342,6 +344,7 @@ lip_gap_weight = 0.0          # centre lip gap (upper - lower lip landmark heigh
 closure_weight = 0.0          # where the true lips are shut (p, b, m, rest): how far the predicted lips stay open
 closure_tolerance_frames = 0  # ... judged by the smallest predicted gap within this many frames of the closure
 opening_weight = 0.0          # on every frame: how far the predicted lips are more closed than the truth's
+phone_weight = 0.0            # cross-entropy of a phone classifier on the audio encoder (needs the corpus's phones)
 moe_balance_weight = 0.0      # weight of the MoE load-balancing loss (official: not used)
 eval_every = 1                # validate every N epochs
 best_metric = "vertex_mse"    # vertex_mse (official) | lve

@@ -10,7 +10,8 @@ from typing import Any
 LOG_COLUMNS = ("epoch", "global_step", "lr", "seconds", "train_loss", "train_vertex_mse", "train_velocity_mse",
                "train_lip_feature_mse", "train_lip_ctc", "train_moe_balance", "val_vertex_mse", "val_lve", "val_fdd",
                "val_mve", "baseline_val_lve", "best", "train_lip_mse", "train_weight_mse",
-               "train_lip_gap_mse", "train_closure_mse", "train_opening_mse")
+               "train_lip_gap_mse", "train_closure_mse", "train_opening_mse", "train_phone_ce",
+               "train_phone_accuracy")
 
 
 class RunLog:
@@ -19,6 +20,8 @@ class RunLog:
         if not self.path.is_file():
             with self.path.open("w", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerow(LOG_COLUMNS)
+        elif tuple(_header(self.path)) != LOG_COLUMNS:
+            self._rewrite(read_log(self.path))  # a run started by an older version: its rows under today's columns
         self.writer = None
         if tensorboard:
             try:
@@ -43,10 +46,13 @@ class RunLog:
         rows = read_log(self.path)
         kept = [r for r in rows if int(r["epoch"]) <= epoch]
         if len(kept) != len(rows):
-            with self.path.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
-                writer.writeheader()
-                writer.writerows(kept)
+            self._rewrite(kept)
+
+    def _rewrite(self, rows: list[dict[str, str]]) -> None:
+        with self.path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -59,6 +65,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.8g}"
     return str(value)
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
 
 
 def read_log(path: Path) -> list[dict[str, str]]:

@@ -33,6 +33,7 @@ from model_core.training.evaluate import EvalResult, autocast, evaluate_samples
 from model_core.training.lipreading import AsrTeacher, LipReader, lip_losses
 from model_core.training.log import RunLog
 from model_core.training.losses import closure_mse, lip_gap_mse, lip_mse, opening_mse, velocity_mse, vertex_mse
+from model_core.training.phone_probe import PhoneProbe, phone_losses
 from model_core.training.setup import build_model, resolve_runtime
 from model_core.training.state import load_training_state, new_token, save_training_state
 
@@ -133,9 +134,12 @@ class Trainer:
         seed_everything(self.opts.seed)
         self.model: JambaTalk = build_model(cfg, self.corpus, self.train_subjects).to(self.device)
         self.lip = self._lip_branch()
+        self.phone_probe = self._phone_probe()
         params = [p for p in self.model.parameters() if p.requires_grad]
         if self.lip is not None:
             params += list(self.lip.reader.parameters())
+        if self.phone_probe is not None:
+            params += list(self.phone_probe.parameters())
         self.params = params
         self.optimizer = torch.optim.Adam(params, lr=self.opts.lr)
         self.batches_per_epoch = math.ceil(len(self.train_takes) / self.opts.batch_size)
@@ -191,8 +195,22 @@ class Trainer:
                            opts.ffn_dim, opts.dropout).to(self.device)
         return LipBranch(teacher, reader)
 
+    def _phone_probe(self) -> PhoneProbe | None:
+        if not self.opts.phone_weight:
+            return None
+        first = self.corpus.load(self.train_takes[0])
+        if first.phones is None:
+            raise ValueError("train.phone_weight needs the phones of every take: train on a blendshape corpus made by "
+                             "`jambatalk synth-corpus` (its takes/*.json list them) or set it to 0.")
+        return PhoneProbe(self.model.config.audio_feature_in).to(self.device)
+
     def _extra_modules(self) -> dict[str, torch.nn.Module]:
-        return {"lip_reader": self.lip.reader} if self.lip is not None else {}
+        modules: dict[str, torch.nn.Module] = {}
+        if self.lip is not None:
+            modules["lip_reader"] = self.lip.reader
+        if self.phone_probe is not None:
+            modules["phone_probe"] = self.phone_probe
+        return modules
 
     def _resume(self) -> None:
         state = load_training_state(self.out)
@@ -257,8 +275,8 @@ class Trainer:
         """Train the rest of `epoch`; False when the time limit stopped it part-way."""
         p = self.progress_state
         self.model.train()
-        if self.lip is not None:
-            self.lip.reader.train()
+        for module in self._extra_modules().values():
+            module.train()
         batches = epoch_batches(self.opts.seed, epoch, len(self.train_takes), self.opts.batch_size)
         bar = tqdm(total=len(batches), initial=p["batches_done"], desc=f"epoch {epoch + 1}/{self.opts.epochs}",
                    unit="batch", disable=not self.progress, leave=False)
@@ -304,7 +322,9 @@ class Trainer:
         o = self.opts
         frames = batch.motion.shape[1]
         with autocast(self.device, self.amp):
-            channels = self.model.decode_channels(self.model.encode(batch.audio, frame_count=frames), batch.style)
+            features = self.model.encode(batch.audio, frame_count=frames)
+            channels = self.model.decode_channels(features, batch.style)
+            phone_logits = self.phone_probe(features) if self.phone_probe is not None else None
             # Blendshape models: vertex losses through the basis (clamped weights), plus the raw weights' own
             # error, which also pulls weights back that left the 0..1 range (the clamp passes no gradient there).
             offsets = self.model.channels_to_offsets(channels)
@@ -326,6 +346,11 @@ class Trainer:
         if self.lip_coordinates is not None:
             parts["lip_mse"] = lip_mse(offsets, batch.motion, self.lip_coordinates)
             loss = loss + o.lip_weight * parts["lip_mse"]
+        if phone_logits is not None:
+            if batch.phones is None:
+                raise ValueError(f"train.phone_weight: a take among {', '.join(batch.subjects)} has no phones.")
+            parts["phone_ce"], parts["phone_accuracy"] = phone_losses(phone_logits, batch.phones)
+            loss = loss + o.phone_weight * parts["phone_ce"]
         if o.moe_balance_weight:
             parts["moe_balance"] = self.model.moe_aux_loss().to(loss.device)
             loss = loss + o.moe_balance_weight * parts["moe_balance"]
